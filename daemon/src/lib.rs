@@ -1,0 +1,6 @@
+//! Arduino Trader: the `trader` daemon and its library.
+//!
+//! The library holds everything the binary does, so that tests and benchmarks drive the same code:
+//! the store (eight SQLite databases), demo data, and the command-line interface.
+
+pub mod store;
