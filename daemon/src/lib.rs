@@ -3,4 +3,6 @@
 //! The library holds everything the binary does, so that tests and benchmarks drive the same code:
 //! the store (eight SQLite databases), demo data, and the command-line interface.
 
+pub mod cli;
+pub mod demo;
 pub mod store;

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
-use trader::store::{DbName, OpenMode, Store, StoreError};
+use trader::store::{DbName, OpenMode, Store};
 
 /// Reads one PRAGMA through a connection of its own, as an outside tool would.
 fn outside_pragma(path: &Path, pragma: &str) -> String {

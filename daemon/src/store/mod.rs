@@ -6,7 +6,7 @@ mod checks;
 pub mod values;
 pub mod open;
 pub mod datadir;
-// pub mod worker;
+pub mod worker;
 
 pub mod universe;
 pub mod config;
@@ -17,9 +17,10 @@ pub mod agents;
 pub mod history;
 pub mod cache;
 
-// pub mod health;
-// pub mod backup;
-// pub mod gc;
+pub mod health;
+pub mod backup;
+pub mod gc;
+pub mod maintenance;
 
 use std::path::{Path, PathBuf};
 
@@ -159,7 +160,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on `conn` and commits; any error rolls back. When `conn` is
 /// already inside a transaction (a caller composing several repositories), `f` simply joins it.
-pub(crate) fn write_tx<T>(conn: &Connection, context: &'static str, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+pub fn write_tx<T>(conn: &Connection, context: &'static str, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
     if !conn.is_autocommit() {
         return f(conn);
     }

@@ -105,7 +105,7 @@ pub struct OpenedDb {
     pub report: OpenReport,
 }
 
-fn sqlite_err<'a>(path: &'a Path, context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
+pub(crate) fn sqlite_err<'a>(path: &'a Path, context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
     move |source| StoreError::from_sqlite(path, context, source)
 }
 

@@ -1,0 +1,486 @@
+//! The `trader` command line: what each command does, its options, and its exit codes
+//! (0 success, 1 a failed check or operation, 2 bad usage).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::demo;
+use crate::store::backup::{self, BackupKind};
+use crate::store::gc::{self, GcDatabases};
+use crate::store::values::{Clock, FixedClock, SystemClock, format_instant, parse_instant};
+use crate::store::{DataDir, DbName, Layout, OpenMode, Store, StoreError, health, maintenance};
+
+/// Where the databases live on the board: systemd's StateDirectory for the `trader` service.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/trader";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trader",
+    version,
+    about = "Arduino Trader: an autonomous manager of a long-term portfolio, running on an Arduino UNO Q.",
+    long_about = "Arduino Trader keeps a personal long-term portfolio in eight SQLite databases (universe, config, \
+ledger, portfolio, satellites, agents, history, cache), plans and executes trades, and shows the portfolio's \
+state on the board's LED matrix.\n\nEvery command that touches data works on one data directory (--data, or \
+TRADER_DATA, default /var/lib/trader). Commands that change data refuse to run while the daemon holds the \
+directory's lock.\n\nExit codes: 0 success, 1 a failed check or operation, 2 bad usage.",
+    after_help = "Examples:\n  trader demo-data --data /tmp/demo     fill a new directory with a demo portfolio\n  \
+trader health --data /tmp/demo        check every database (exit 1 when one is critical)\n  \
+trader backup --kind daily            make a backup set of all databases but the cache\n  \
+trader restore /var/lib/trader/backups/daily/20260101T010700Z"
+)]
+pub struct Cli {
+    /// The data directory that holds the eight databases.
+    #[arg(long, global = true, env = "TRADER_DATA", default_value = DEFAULT_DATA_DIR, value_name = "DIR")]
+    pub data: PathBuf,
+
+    /// Print machine-readable JSON on standard output instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Act as if the time were this UTC instant (2026-01-03T20:39:49Z); for tests and for replaying a run.
+    #[arg(long, global = true, hide = true, value_name = "INSTANT", value_parser = parse_now)]
+    pub now: Option<crate::store::Instant>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+fn parse_now(text: &str) -> Result<crate::store::Instant, String> {
+    parse_instant(text).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the eight empty databases (a no-op on a complete directory; refuses damaged or foreign files).
+    Init,
+    /// Create a data directory filled with a realistic demo portfolio (25 securities, 3 years of prices,
+    /// trades, deposits, dividends, groups and targets).
+    DemoData(DemoArgs),
+    /// Check every database: integrity_check (full output), quick_check, foreign keys, schema version, profile
+    /// drift, sizes, backups. Exits 1 when any database is critical; warnings alone exit 0.
+    Health,
+    /// Make a backup set through SQLite's online backup API (or verify one: `trader backup verify`).
+    Backup(BackupArgs),
+    /// Restore a backup set into the data directory (offline: refuses while the daemon runs). The replaced files
+    /// are moved to archive/pre_restore_<time>/, never deleted.
+    Restore(RestoreArgs),
+    /// Purge the data of securities removed more than gc_grace_days (default 30) ago. The ledger is never touched;
+    /// a held security is never purged.
+    Gc(GcArgs),
+    /// Add, remove and list securities of the universe.
+    #[command(subcommand)]
+    Security(SecurityCommand),
+    /// Work on single databases.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Seed of the random generator: the same seed and date give the same portfolio.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KindArg {
+    Hourly,
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl From<KindArg> for BackupKind {
+    fn from(kind: KindArg) -> BackupKind {
+        match kind {
+            KindArg::Hourly => BackupKind::Hourly,
+            KindArg::Daily => BackupKind::Daily,
+            KindArg::Weekly => BackupKind::Weekly,
+            KindArg::Monthly => BackupKind::Monthly,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    /// Which set to make: hourly holds the ledger; the others hold every database but the cache.
+    #[arg(long, value_enum, default_value = "daily")]
+    pub kind: KindArg,
+    #[command(subcommand)]
+    pub action: Option<BackupAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Re-check a set's SHA-256 sums and integrity (default: the newest daily set).
+    Verify {
+        /// A set directory, e.g. <data>/backups/daily/20260101T010700Z.
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The set directory to restore, e.g. <data>/backups/daily/20260101T010700Z.
+    pub backup_dir: PathBuf,
+    /// Restore only these databases (comma-separated names such as ledger,config).
+    #[arg(long, value_delimiter = ',', value_parser = parse_db_name)]
+    pub only: Option<Vec<DbName>>,
+}
+
+fn parse_db_name(text: &str) -> Result<DbName, String> {
+    DbName::from_name(text).ok_or_else(|| {
+        format!("`{text}` is not a database; choose from {}", DbName::ALL.map(|d| d.as_str()).join(", "))
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Report what would be purged and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Instead, delete rows whose symbol has no security at all (orphans), from history, portfolio and cache.
+    #[arg(long)]
+    pub orphans: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecurityCommand {
+    /// List the securities (removed ones too with --all).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Take a security out of the universe; its data is purged by GC after the grace period.
+    Remove { symbol: String },
+    /// Bring a removed security back before GC purged it; nothing was lost.
+    Restore { symbol: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Run the daily maintenance now: incremental vacuum, WAL checkpoint, auto_vacuum conversion, optimize.
+    Maintain,
+    /// Rebuild one database with VACUUM (offline).
+    Vacuum {
+        #[arg(value_parser = parse_db_name)]
+        name: DbName,
+    },
+}
+
+/// A failure the user must act on; printed as `error: …` and exit code 1.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        Failure(e.to_string())
+    }
+}
+
+type Outcome = Result<ExitCode, Failure>;
+
+/// Parses the arguments, runs the command, and turns every error into a message and an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let clock: Box<dyn Clock> = match cli.now {
+        Some(at) => Box::new(FixedClock::new(at)),
+        None => Box::new(SystemClock),
+    };
+    match run(&cli, clock.as_ref()) {
+        Ok(code) => code,
+        Err(Failure(message)) => {
+            if cli.json {
+                println!("{}", serde_json::json!({ "error": message }));
+            }
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value).expect("reports serialise"));
+    } else {
+        print!("{}", text());
+    }
+}
+
+/// A progress bar on a terminal; hidden when standard error is not one.
+fn progress(len: u64, message: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {wide_msg:.dim}").expect("template").progress_chars("=> "));
+    bar.set_message(message.to_owned());
+    bar
+}
+
+pub fn run(cli: &Cli, clock: &dyn Clock) -> Outcome {
+    let data = cli.data.as_path();
+    match &cli.command {
+        Command::Init => init(cli, data),
+        Command::DemoData(args) => demo_data(cli, data, args, clock),
+        Command::Health => health_cmd(cli, data, clock),
+        Command::Backup(args) => match &args.action {
+            Some(BackupAction::Verify { dir }) => backup_verify(cli, data, dir.as_deref()),
+            None => backup_make(cli, data, args.kind.into(), clock),
+        },
+        Command::Restore(args) => restore(cli, data, args, clock),
+        Command::Gc(args) => gc_cmd(cli, data, args, clock),
+        Command::Security(cmd) => security(cli, data, cmd, clock),
+        Command::Db(DbCommand::Maintain) => {
+            let _lock = DataDir::new(data).lock()?;
+            let store = Store::open(data, OpenMode::Existing)?;
+            let done = maintenance::run(&store, clock.now())?;
+            print(cli.json, &done, || {
+                done.iter()
+                    .map(|d| format!("{:<11} freed {} pages, checkpointed {}, auto_vacuum conversion {}\n", d.name.as_str(), d.pages_freed, d.checkpoint.checkpointed, d.auto_vacuum_conversion))
+                    .collect()
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Db(DbCommand::Vacuum { name }) => {
+            let _lock = DataDir::new(data).lock()?;
+            let store = Store::open(data, OpenMode::Existing)?;
+            let (before, after) = maintenance::vacuum(&store, *name)?;
+            print(cli.json, &serde_json::json!({ "db": name, "bytes_before": before, "bytes_after": after }), || {
+                format!("{name}.db: {before} → {after} bytes\n")
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init(cli: &Cli, data: &Path) -> Outcome {
+    let _lock = DataDir::new(data).lock()?;
+    let store = Store::open(data, OpenMode::Init)?;
+    let created: Vec<DbName> = DbName::ALL.into_iter().filter(|n| store.report(*n).created).collect();
+    let report = serde_json::json!({ "data_dir": data, "created": created });
+    print(cli.json, &report, || {
+        if created.is_empty() {
+            format!("{}: all eight databases exist and pass quick_check; nothing to do\n", data.display())
+        } else {
+            format!("{}: created {}\n", data.display(), created.iter().map(|n| format!("{n}.db")).collect::<Vec<_>>().join(", "))
+        }
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo_data(cli: &Cli, data: &Path, args: &DemoArgs, clock: &dyn Clock) -> Outcome {
+    let dir = DataDir::new(data);
+    if dir.layout()? != Layout::Fresh {
+        return Err(Failure(format!(
+            "{} already holds databases; demo data goes into a new directory (choose another --data)",
+            data.display()
+        )));
+    }
+    let _lock = dir.lock()?;
+    let store = Store::open(data, OpenMode::Init)?;
+    let bar = progress(38, "demo data");
+    let summary = demo::fill(&store, args.seed, clock.now(), &|step| {
+        bar.set_message(step.to_owned());
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    store.checkpoint_all()?;
+    print(cli.json, &summary, || {
+        format!(
+            "{}: {} securities, {} daily prices, {} FX rates, {} trades, {} cash flows, {} dividends, {} snapshots, {} positions, cash €{}\n",
+            data.display(),
+            summary.securities,
+            summary.daily_prices,
+            summary.exchange_rates,
+            summary.trades,
+            summary.cash_flows,
+            summary.dividends,
+            summary.snapshots,
+            summary.positions,
+            summary.cash_eur
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+fn health_cmd(cli: &Cli, data: &Path, clock: &dyn Clock) -> Outcome {
+    if !data.is_dir() {
+        return Err(Failure(format!("{}: no such data directory", data.display())));
+    }
+    let report = health::report(data, clock.now());
+    print(cli.json, &report, || health::render(&report));
+    Ok(if report.healthy() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn backup_make(cli: &Cli, data: &Path, kind: BackupKind, clock: &dyn Clock) -> Outcome {
+    let now = clock.now();
+    if DataDir::new(data).layout()? != Layout::Complete {
+        return Err(Failure(format!("{}: not a complete data directory; nothing to back up (see `trader health`)", data.display())));
+    }
+    let bar = progress(kind.databases().len() as u64, kind.as_str());
+    let result = backup::make_set(data, kind, now, &|name| {
+        bar.set_message(format!("{name}.db"));
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    match result {
+        Ok(report) => {
+            print(cli.json, &report, || {
+                let mut text = format!("{} backup: {} ({} files, integrity ok)\n", kind, report.path.display(), report.manifest.files.len());
+                for old in &report.deleted {
+                    text.push_str(&format!("  retention removed {}\n", old.display()));
+                }
+                text
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            record_backup_error(data, kind, now, &e.to_string());
+            Err(Failure(format!("{kind} backup failed (older sets are kept): {e}")))
+        }
+    }
+}
+
+/// Keeps a failed backup's message for the health report; best effort.
+fn record_backup_error(data: &Path, kind: BackupKind, now: crate::store::Instant, error: &str) {
+    if let Ok(opened) = crate::store::open::open_writer(data, DbName::Cache.spec(), crate::store::Create::Never) {
+        let value = serde_json::json!({ "at": format_instant(now), "error": error }).to_string();
+        let _ = crate::store::cache::CacheRepository::new(&opened.conn).put(&health::keys::backup_error(kind.as_str()), &value, None, None, now);
+    }
+}
+
+fn backup_verify(cli: &Cli, data: &Path, dir: Option<&Path>) -> Outcome {
+    let set = match dir {
+        Some(dir) => dir.to_owned(),
+        None => backup::sets(data, BackupKind::Daily)
+            .pop()
+            .map(|s| s.path)
+            .ok_or_else(|| Failure(format!("{}: no daily backup set to verify", data.display())))?,
+    };
+    let report = backup::verify_set(&set)?;
+    print(cli.json, &report, || {
+        let mut text = String::new();
+        for f in &report.files {
+            let state = if f.problems.is_empty() { "ok".to_owned() } else { f.problems.join("; ") };
+            text.push_str(&format!("  {:<11} {state}\n", f.db));
+        }
+        text.push_str(&format!("{}: {}\n", set.display(), if report.ok { "verified" } else { "FAILED" }));
+        text
+    });
+    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn restore(cli: &Cli, data: &Path, args: &RestoreArgs, clock: &dyn Clock) -> Outcome {
+    let _lock = DataDir::new(data).lock()?;
+    let report = backup::restore(data, &args.backup_dir, args.only.as_deref(), clock.now())?;
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    print(cli.json, &report, || {
+        format!(
+            "restored {} from {}; the replaced files are in {}\n",
+            report.restored.iter().map(|n| format!("{n}.db")).collect::<Vec<_>>().join(", "),
+            args.backup_dir.display(),
+            report.archived_to.display()
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+fn gc_cmd(cli: &Cli, data: &Path, args: &GcArgs, clock: &dyn Clock) -> Outcome {
+    let dir = DataDir::new(data);
+    match dir.layout()? {
+        Layout::Complete | Layout::CacheMissing => {}
+        other => return Err(other.refusal(data).into()),
+    }
+    // A dry run only reads; it still refuses to race a running daemon's writes only when it would write.
+    let _lock = if args.dry_run { None } else { Some(dir.lock()?) };
+    let dbs = GcDatabases::open(data)?;
+    let now = clock.now();
+    if args.orphans {
+        let report = gc::purge_orphans(&dbs, now, args.dry_run)?;
+        print(cli.json, &report, || {
+            let verb = if args.dry_run { "would delete" } else { "deleted" };
+            let mut text = String::new();
+            for (symbol, rows) in &report.orphans {
+                let rows: Vec<String> = rows.iter().map(|(t, n)| format!("{t} {n}")).collect();
+                text.push_str(&format!("  {symbol}: {verb} {}\n", rows.join(", ")));
+            }
+            text.push_str(&format!("{} orphan symbol(s)\n", report.orphans.len()));
+            text
+        });
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = gc::run(&dbs, now, args.dry_run)?;
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    print(cli.json, &report, || {
+        let mut text = format!(
+            "GC at {} (grace {} days: removed on or before {}){}\n",
+            format_instant(report.run_at),
+            report.grace_days,
+            format_instant(report.cutoff),
+            if report.dry_run { ", dry run: nothing changed" } else { "" }
+        );
+        for s in &report.securities {
+            let rows: Vec<String> = s.rows.iter().filter(|(_, n)| *n > 0).map(|(t, n)| format!("{t} {n}")).collect();
+            text.push_str(&format!("  {:<14} {:<17} {}{}\n", s.symbol, s.action, rows.join(", "), s.detail.as_deref().map(|d| format!(" {d}")).unwrap_or_default()));
+        }
+        let r = &report.retention;
+        text.push_str(&format!(
+            "retention: {} expired cache rows, {} finished recommendations, {} expired metrics, {} planner sequences, {} best results\n",
+            r.expired_cache_rows, r.finished_recommendations, r.expired_metrics, r.planner_sequences, r.planner_best_results
+        ));
+        text
+    });
+    let refused = report.securities.iter().any(|s| s.action == "error");
+    Ok(if refused { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn security(cli: &Cli, data: &Path, cmd: &SecurityCommand, clock: &dyn Clock) -> Outcome {
+    let store = Store::open(data, OpenMode::Existing)?;
+    let securities = store.securities();
+    match cmd {
+        SecurityCommand::List { all } => {
+            let list = securities.list_all(*all)?;
+            print(cli.json, &list, || {
+                list.iter()
+                    .map(|s| {
+                        let removed = s.removed_at.map(|at| format!("  removed {}", format_instant(at))).unwrap_or_default();
+                        format!("{:<14} {:<4} {:<40}{removed}\n", s.symbol, s.currency.as_deref().unwrap_or("-"), s.name)
+                    })
+                    .collect()
+            });
+        }
+        SecurityCommand::Remove { symbol } => {
+            if !securities.mark_removed(symbol, clock.now())? {
+                return Err(Failure(format!("no security `{symbol}` in universe.db")));
+            }
+            let grace = gc::grace_days(store.conn(DbName::Config)).0;
+            print(cli.json, &serde_json::json!({ "removed": symbol, "grace_days": grace }), || {
+                format!("{symbol} removed; its data is purged by GC after {grace} days unless you restore it\n")
+            });
+        }
+        SecurityCommand::Restore { symbol } => {
+            if !securities.restore(symbol, clock.now())? {
+                return Err(Failure(format!("`{symbol}` is not a removed security (already purged, or never removed)")));
+            }
+            print(cli.json, &serde_json::json!({ "restored": symbol }), || format!("{symbol} is back in the universe\n"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
