@@ -17,7 +17,7 @@ use crate::store::config::TargetType;
 use crate::store::history::DailyBar;
 use crate::store::ledger::{CashFlow, Dividend, FlowType, Mode, Trade, value_eur};
 use crate::store::portfolio::{Position, Snapshot};
-use crate::store::satellites::{Bucket, SatelliteSettings, TxType, BucketTransaction, CORE};
+use crate::store::satellites::{Bucket, BucketTransaction, CORE, SatelliteSettings, TxType};
 use crate::store::universe::{ProductType, Security, SecurityPatch};
 use crate::store::{Instant, Result, Side, Store, write_tx};
 
@@ -51,45 +51,373 @@ const fn sec(
     volatility: f64,
     dividend_yield: f64,
 ) -> DemoSecurity {
-    DemoSecurity { symbol, name, kind, country, industry, exchange, currency, start_price, drift, volatility, dividend_yield }
+    DemoSecurity {
+        symbol,
+        name,
+        kind,
+        country,
+        industry,
+        exchange,
+        currency,
+        start_price,
+        drift,
+        volatility,
+        dividend_yield,
+    }
 }
 
 use ProductType::{Equity, Etf};
 
 const UNIVERSE: [DemoSecurity; 25] = [
-    sec("AAPL.US", "Apple Inc.", Equity, "United States", "Technology", "NasdaqGS", "USD", 150.0, 0.12, 0.26, 0.005),
-    sec("MSFT.US", "Microsoft Corporation", Equity, "United States", "Technology", "NasdaqGS", "USD", 280.0, 0.13, 0.25, 0.008),
-    sec("NVDA.US", "NVIDIA Corporation", Equity, "United States", "Technology", "NasdaqGS", "USD", 45.0, 0.35, 0.50, 0.0005),
-    sec("JNJ.US", "Johnson & Johnson", Equity, "United States", "Healthcare", "NYSE", "USD", 160.0, 0.03, 0.16, 0.03),
-    sec("PG.US", "Procter & Gamble Company", Equity, "United States", "Consumer Defensive", "NYSE", "USD", 145.0, 0.05, 0.17, 0.025),
-    sec("KO.US", "Coca-Cola Company", Equity, "United States", "Consumer Defensive", "NYSE", "USD", 60.0, 0.04, 0.15, 0.03),
-    sec("JPM.US", "JPMorgan Chase & Co.", Equity, "United States", "Financial Services", "NYSE", "USD", 140.0, 0.10, 0.24, 0.025),
-    sec("XOM.US", "Exxon Mobil Corporation", Equity, "United States", "Energy", "NYSE", "USD", 100.0, 0.04, 0.28, 0.035),
-    sec("SAP.EU", "SAP SE", Equity, "Germany", "Technology", "XETRA", "EUR", 120.0, 0.15, 0.25, 0.012),
-    sec("SIE.EU", "Siemens AG", Equity, "Germany", "Industrials", "XETRA", "EUR", 140.0, 0.09, 0.24, 0.028),
-    sec("ALV.EU", "Allianz SE", Equity, "Germany", "Financial Services", "XETRA", "EUR", 210.0, 0.09, 0.20, 0.05),
-    sec("ASML.EU", "ASML Holding N.V.", Equity, "Netherlands", "Technology", "Euronext Amsterdam", "EUR", 600.0, 0.10, 0.35, 0.01),
-    sec("AIR.EU", "Airbus SE", Equity, "France", "Industrials", "Euronext Paris", "EUR", 120.0, 0.10, 0.27, 0.014),
-    sec("MC.EU", "LVMH Moët Hennessy Louis Vuitton", Equity, "France", "Consumer Cyclical", "Euronext Paris", "EUR", 700.0, 0.02, 0.28, 0.018),
-    sec("SAN.EU", "Banco Santander S.A.", Equity, "Spain", "Financial Services", "BME", "EUR", 3.5, 0.12, 0.30, 0.04),
-    sec("OPAP.GR", "OPAP S.A.", Equity, "Greece", "Consumer Cyclical", "Athens", "EUR", 13.0, 0.08, 0.22, 0.07),
-    sec("MYTIL.GR", "Metlen Energy & Metals S.A.", Equity, "Greece", "Industrials", "Athens", "EUR", 25.0, 0.14, 0.30, 0.04),
-    sec("PPC.GR", "Public Power Corporation S.A.", Equity, "Greece", "Utilities", "Athens", "EUR", 8.0, 0.15, 0.35, 0.03),
-    sec("NOVO-B.CO", "Novo Nordisk A/S", Equity, "Denmark", "Healthcare", "Copenhagen", "DKK", 900.0, 0.05, 0.35, 0.015),
-    sec("ULVR.UK", "Unilever PLC", Equity, "United Kingdom", "Consumer Defensive", "LSE", "GBP", 40.0, 0.05, 0.17, 0.035),
-    sec("SHEL.UK", "Shell plc", Equity, "United Kingdom", "Energy", "LSE", "GBP", 22.0, 0.06, 0.25, 0.04),
-    sec("XIAO.1810.AS", "Xiaomi Corporation", Equity, "China", "Technology", "HKSE", "HKD", 12.0, 0.20, 0.45, 0.0),
-    sec("BYD.285.AS", "BYD Electronic (International) Co.", Equity, "China", "Technology", "HKSE", "HKD", 25.0, 0.12, 0.45, 0.02),
-    sec("SXR8.EU", "iShares Core S&P 500 UCITS ETF", Etf, "Ireland", "Diversified", "XETRA", "EUR", 400.0, 0.10, 0.17, 0.0),
-    sec("VWCE.EU", "Vanguard FTSE All-World UCITS ETF", Etf, "Ireland", "Diversified", "XETRA", "EUR", 95.0, 0.09, 0.16, 0.0),
+    sec(
+        "AAPL.US",
+        "Apple Inc.",
+        Equity,
+        "United States",
+        "Technology",
+        "NasdaqGS",
+        "USD",
+        150.0,
+        0.12,
+        0.26,
+        0.005,
+    ),
+    sec(
+        "MSFT.US",
+        "Microsoft Corporation",
+        Equity,
+        "United States",
+        "Technology",
+        "NasdaqGS",
+        "USD",
+        280.0,
+        0.13,
+        0.25,
+        0.008,
+    ),
+    sec(
+        "NVDA.US",
+        "NVIDIA Corporation",
+        Equity,
+        "United States",
+        "Technology",
+        "NasdaqGS",
+        "USD",
+        45.0,
+        0.35,
+        0.50,
+        0.0005,
+    ),
+    sec(
+        "JNJ.US",
+        "Johnson & Johnson",
+        Equity,
+        "United States",
+        "Healthcare",
+        "NYSE",
+        "USD",
+        160.0,
+        0.03,
+        0.16,
+        0.03,
+    ),
+    sec(
+        "PG.US",
+        "Procter & Gamble Company",
+        Equity,
+        "United States",
+        "Consumer Defensive",
+        "NYSE",
+        "USD",
+        145.0,
+        0.05,
+        0.17,
+        0.025,
+    ),
+    sec(
+        "KO.US",
+        "Coca-Cola Company",
+        Equity,
+        "United States",
+        "Consumer Defensive",
+        "NYSE",
+        "USD",
+        60.0,
+        0.04,
+        0.15,
+        0.03,
+    ),
+    sec(
+        "JPM.US",
+        "JPMorgan Chase & Co.",
+        Equity,
+        "United States",
+        "Financial Services",
+        "NYSE",
+        "USD",
+        140.0,
+        0.10,
+        0.24,
+        0.025,
+    ),
+    sec(
+        "XOM.US",
+        "Exxon Mobil Corporation",
+        Equity,
+        "United States",
+        "Energy",
+        "NYSE",
+        "USD",
+        100.0,
+        0.04,
+        0.28,
+        0.035,
+    ),
+    sec(
+        "SAP.EU",
+        "SAP SE",
+        Equity,
+        "Germany",
+        "Technology",
+        "XETRA",
+        "EUR",
+        120.0,
+        0.15,
+        0.25,
+        0.012,
+    ),
+    sec(
+        "SIE.EU",
+        "Siemens AG",
+        Equity,
+        "Germany",
+        "Industrials",
+        "XETRA",
+        "EUR",
+        140.0,
+        0.09,
+        0.24,
+        0.028,
+    ),
+    sec(
+        "ALV.EU",
+        "Allianz SE",
+        Equity,
+        "Germany",
+        "Financial Services",
+        "XETRA",
+        "EUR",
+        210.0,
+        0.09,
+        0.20,
+        0.05,
+    ),
+    sec(
+        "ASML.EU",
+        "ASML Holding N.V.",
+        Equity,
+        "Netherlands",
+        "Technology",
+        "Euronext Amsterdam",
+        "EUR",
+        600.0,
+        0.10,
+        0.35,
+        0.01,
+    ),
+    sec(
+        "AIR.EU",
+        "Airbus SE",
+        Equity,
+        "France",
+        "Industrials",
+        "Euronext Paris",
+        "EUR",
+        120.0,
+        0.10,
+        0.27,
+        0.014,
+    ),
+    sec(
+        "MC.EU",
+        "LVMH Moët Hennessy Louis Vuitton",
+        Equity,
+        "France",
+        "Consumer Cyclical",
+        "Euronext Paris",
+        "EUR",
+        700.0,
+        0.02,
+        0.28,
+        0.018,
+    ),
+    sec(
+        "SAN.EU",
+        "Banco Santander S.A.",
+        Equity,
+        "Spain",
+        "Financial Services",
+        "BME",
+        "EUR",
+        3.5,
+        0.12,
+        0.30,
+        0.04,
+    ),
+    sec(
+        "OPAP.GR",
+        "OPAP S.A.",
+        Equity,
+        "Greece",
+        "Consumer Cyclical",
+        "Athens",
+        "EUR",
+        13.0,
+        0.08,
+        0.22,
+        0.07,
+    ),
+    sec(
+        "MYTIL.GR",
+        "Metlen Energy & Metals S.A.",
+        Equity,
+        "Greece",
+        "Industrials",
+        "Athens",
+        "EUR",
+        25.0,
+        0.14,
+        0.30,
+        0.04,
+    ),
+    sec(
+        "PPC.GR",
+        "Public Power Corporation S.A.",
+        Equity,
+        "Greece",
+        "Utilities",
+        "Athens",
+        "EUR",
+        8.0,
+        0.15,
+        0.35,
+        0.03,
+    ),
+    sec(
+        "NOVO-B.CO",
+        "Novo Nordisk A/S",
+        Equity,
+        "Denmark",
+        "Healthcare",
+        "Copenhagen",
+        "DKK",
+        900.0,
+        0.05,
+        0.35,
+        0.015,
+    ),
+    sec(
+        "ULVR.UK",
+        "Unilever PLC",
+        Equity,
+        "United Kingdom",
+        "Consumer Defensive",
+        "LSE",
+        "GBP",
+        40.0,
+        0.05,
+        0.17,
+        0.035,
+    ),
+    sec(
+        "SHEL.UK",
+        "Shell plc",
+        Equity,
+        "United Kingdom",
+        "Energy",
+        "LSE",
+        "GBP",
+        22.0,
+        0.06,
+        0.25,
+        0.04,
+    ),
+    sec(
+        "XIAO.1810.AS",
+        "Xiaomi Corporation",
+        Equity,
+        "China",
+        "Technology",
+        "HKSE",
+        "HKD",
+        12.0,
+        0.20,
+        0.45,
+        0.0,
+    ),
+    sec(
+        "BYD.285.AS",
+        "BYD Electronic (International) Co.",
+        Equity,
+        "China",
+        "Technology",
+        "HKSE",
+        "HKD",
+        25.0,
+        0.12,
+        0.45,
+        0.02,
+    ),
+    sec(
+        "SXR8.EU",
+        "iShares Core S&P 500 UCITS ETF",
+        Etf,
+        "Ireland",
+        "Diversified",
+        "XETRA",
+        "EUR",
+        400.0,
+        0.10,
+        0.17,
+        0.0,
+    ),
+    sec(
+        "VWCE.EU",
+        "Vanguard FTSE All-World UCITS ETF",
+        Etf,
+        "Ireland",
+        "Diversified",
+        "XETRA",
+        "EUR",
+        95.0,
+        0.09,
+        0.16,
+        0.0,
+    ),
 ];
 
 /// Removed ten days before the end: its data waits for GC.
-const REMOVED: DemoSecurity =
-    sec("INTC.US", "Intel Corporation", Equity, "United States", "Technology", "NasdaqGS", "USD", 35.0, -0.05, 0.35, 0.01);
+const REMOVED: DemoSecurity = sec(
+    "INTC.US",
+    "Intel Corporation",
+    Equity,
+    "United States",
+    "Technology",
+    "NasdaqGS",
+    "USD",
+    35.0,
+    -0.05,
+    0.35,
+    0.01,
+);
 
 /// Units of each currency per 1 EUR at the start, and how much the rate wanders each day.
-const CURRENCIES: [(&str, f64, f64); 4] = [("USD", 1.08, 0.004), ("DKK", 7.46, 0.0002), ("GBP", 0.86, 0.003), ("HKD", 8.45, 0.004)];
+const CURRENCIES: [(&str, f64, f64); 4] = [
+    ("USD", 1.08, 0.004),
+    ("DKK", 7.46, 0.0002),
+    ("GBP", 0.86, 0.003),
+    ("HKD", 8.45, 0.004),
+];
 
 /// How much a demo run made.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -106,7 +434,9 @@ pub struct DemoSummary {
 }
 
 fn dec(value: f64, dp: u32) -> Decimal {
-    Decimal::from_f64(value).unwrap_or_default().round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
+    Decimal::from_f64(value)
+        .unwrap_or_default()
+        .round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
 }
 
 fn cents(value: Decimal) -> Decimal {
@@ -134,12 +464,26 @@ struct Holding {
 }
 
 /// Fills an empty, initialised store. `progress` is called once per simulated month.
-pub fn fill(store: &Store, seed: u64, end: Instant, progress: &dyn Fn(&str)) -> Result<DemoSummary> {
+pub fn fill(
+    store: &Store,
+    seed: u64,
+    end: Instant,
+    progress: &dyn Fn(&str),
+) -> Result<DemoSummary> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let end_day = end.date_naive();
     let start_day = end_day - Duration::days(3 * 365);
-    let days: Vec<NaiveDate> = start_day.iter_days().take_while(|d| *d <= end_day).filter(|d| is_trading_day(*d)).collect();
-    let at = |day: NaiveDate, hour: u32| day.and_hms_opt(hour, 0, 0).expect("valid hour").and_utc().min(end);
+    let days: Vec<NaiveDate> = start_day
+        .iter_days()
+        .take_while(|d| *d <= end_day)
+        .filter(|d| is_trading_day(*d))
+        .collect();
+    let at = |day: NaiveDate, hour: u32| {
+        day.and_hms_opt(hour, 0, 0)
+            .expect("valid hour")
+            .and_utc()
+            .min(end)
+    };
     let mut summary = DemoSummary::default();
 
     // Prices and FX as paths over the trading days.
@@ -152,7 +496,8 @@ pub fn fill(store: &Store, seed: u64, end: Instant, progress: &dyn Fn(&str)) -> 
         let path = days
             .iter()
             .map(|_| {
-                price *= (daily_drift - daily_vol * daily_vol / 2.0 + daily_vol * normal(&mut rng)).exp();
+                price *= (daily_drift - daily_vol * daily_vol / 2.0 + daily_vol * normal(&mut rng))
+                    .exp();
                 price = price.max(0.01);
                 price
             })
@@ -162,10 +507,22 @@ pub fn fill(store: &Store, seed: u64, end: Instant, progress: &dyn Fn(&str)) -> 
     let mut fx: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for (currency, start, vol) in CURRENCIES {
         let mut rate = start;
-        fx.insert(currency, days.iter().map(|_| { rate *= 1.0 + vol * normal(&mut rng); rate }).collect());
+        fx.insert(
+            currency,
+            days.iter()
+                .map(|_| {
+                    rate *= 1.0 + vol * normal(&mut rng);
+                    rate
+                })
+                .collect(),
+        );
     }
     let rate_on = |currency: &str, i: usize| -> Decimal {
-        if currency == "EUR" { Decimal::ONE } else { dec(fx[currency][i], 4) }
+        if currency == "EUR" {
+            Decimal::ONE
+        } else {
+            dec(fx[currency][i], 4)
+        }
     };
 
     // The universe, its groups and targets.
@@ -179,28 +536,53 @@ pub fn fill(store: &Store, seed: u64, end: Instant, progress: &dyn Fn(&str)) -> 
     let groups = store.groupings();
     let owned = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
     for (group, members, target) in [
-        ("EU", &["Germany", "France", "Netherlands", "Spain", "Greece", "Denmark", "Ireland"][..], 0.45),
+        (
+            "EU",
+            &[
+                "Germany",
+                "France",
+                "Netherlands",
+                "Spain",
+                "Greece",
+                "Denmark",
+                "Ireland",
+            ][..],
+            0.45,
+        ),
         ("US", &["United States"][..], 0.35),
         ("UK", &["United Kingdom"][..], 0.10),
         ("ASIA", &["China"][..], 0.10),
     ] {
         groups.set_country_group(group, &owned(members), end)?;
-        store.allocations().upsert(TargetType::CountryGroup, group, target, end)?;
+        store
+            .allocations()
+            .upsert(TargetType::CountryGroup, group, target, end)?;
     }
     for (group, members, target) in [
         ("Technology", &["Technology"][..], 0.30),
         ("Financials", &["Financial Services"][..], 0.15),
         ("Industrials", &["Industrials", "Utilities"][..], 0.15),
-        ("Consumer", &["Consumer Defensive", "Consumer Cyclical"][..], 0.15),
+        (
+            "Consumer",
+            &["Consumer Defensive", "Consumer Cyclical"][..],
+            0.15,
+        ),
         ("Health", &["Healthcare"][..], 0.10),
         ("Energy", &["Energy"][..], 0.05),
         ("Broad market", &["Diversified"][..], 0.10),
     ] {
         groups.set_industry_group(group, &owned(members), end)?;
-        store.allocations().upsert(TargetType::IndustryGroup, group, target, end)?;
+        store
+            .allocations()
+            .upsert(TargetType::IndustryGroup, group, target, end)?;
     }
     let settings = store.settings();
-    settings.set("trading_mode", "research", Some("demo data: never place real orders"), end)?;
+    settings.set(
+        "trading_mode",
+        "research",
+        Some("demo data: never place real orders"),
+        end,
+    )?;
     settings.set("timezone", "Europe/Athens", None, end)?;
 
     // History: daily bars, monthly aggregates, FX rates.
@@ -226,15 +608,19 @@ pub fn fill(store: &Store, seed: u64, end: Instant, progress: &dyn Fn(&str)) -> 
         summary.daily_prices += history.upsert_daily(symbol, &bars)?;
         history.rebuild_monthly(symbol)?;
     }
-    write_tx(store.conn(crate::store::DbName::History), "writing demo FX rates", |conn| {
-        let rates = crate::store::history::ExchangeRateRepository::new(conn);
-        for (currency, path) in &fx {
-            for (day, rate) in days.iter().zip(path) {
-                rates.upsert("EUR", currency, *day, *rate, "demo")?;
+    write_tx(
+        store.conn(crate::store::DbName::History),
+        "writing demo FX rates",
+        |conn| {
+            let rates = crate::store::history::ExchangeRateRepository::new(conn);
+            for (currency, path) in &fx {
+                for (day, rate) in days.iter().zip(path) {
+                    rates.upsert("EUR", currency, *day, *rate, "demo")?;
+                }
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     summary.exchange_rates = fx.len() * days.len();
 
     // The ledger: a day-by-day simulation of deposits, trades, dividends and snapshots.
@@ -269,24 +655,47 @@ pub fn fill(store: &Store, seed: u64, end: Instant, progress: &dyn Fn(&str)) -> 
         if new_month {
             last_month = Some(month);
             progress(&format!("{}-{:02}", month.0, month.1));
-            let amount = if i == 0 { Decimal::new(20_000, 0) } else { Decimal::new(1_000, 0) };
-            deposit(&mut flows, *day, amount, format!("demo-deposit-{}", day.format("%Y%m%d")));
+            let amount = if i == 0 {
+                Decimal::new(20_000, 0)
+            } else {
+                Decimal::new(1_000, 0)
+            };
+            deposit(
+                &mut flows,
+                *day,
+                amount,
+                format!("demo-deposit-{}", day.format("%Y%m%d")),
+            );
             cash += amount;
         }
         // Buys: the whole initial portfolio on day one, then one or two purchases each month.
         let buys: Vec<usize> = if i == 0 {
             (0..UNIVERSE.len()).filter(|k| k % 5 != 4).collect()
         } else if new_month {
-            (0..rng.random_range(1..=2)).map(|_| rng.random_range(0..UNIVERSE.len())).collect()
+            (0..rng.random_range(1..=2))
+                .map(|_| rng.random_range(0..UNIVERSE.len()))
+                .collect()
         } else {
             Vec::new()
         };
         for k in buys {
             let s = &UNIVERSE[k];
-            let budget = if i == 0 { Decimal::new(1_000, 0) } else { Decimal::new(450, 0) };
+            let budget = if i == 0 {
+                Decimal::new(1_000, 0)
+            } else {
+                Decimal::new(450, 0)
+            };
             order_no += 1;
-            if let Some((trade, cost_eur)) = make_trade(s, Side::Buy, budget, prices[s.symbol][i], rate_on(s.currency, i), at(*day, 15), order_no, None)
-                && cost_eur <= cash
+            if let Some((trade, cost_eur)) = make_trade(
+                s,
+                Side::Buy,
+                budget,
+                prices[s.symbol][i],
+                rate_on(s.currency, i),
+                at(*day, 15),
+                order_no,
+                None,
+            ) && cost_eur <= cash
             {
                 cash -= cost_eur;
                 flows.push(fee_flow(&trade, *day, rate_on(s.currency, i)));
@@ -304,17 +713,29 @@ pub fn fill(store: &Store, seed: u64, end: Instant, progress: &dyn Fn(&str)) -> 
                 .iter()
                 .filter(|(_, h)| h.quantity >= Decimal::TWO)
                 .max_by(|a, b| {
-                    let gain = |(sym, h): &(&&str, &Holding)| prices[**sym][i] / (h.cost / h.quantity).to_f64().unwrap_or(1.0);
+                    let gain = |(sym, h): &(&&str, &Holding)| {
+                        prices[**sym][i] / (h.cost / h.quantity).to_f64().unwrap_or(1.0)
+                    };
                     gain(a).total_cmp(&gain(b))
                 })
                 .map(|(sym, h)| (*sym, h.quantity));
             if let Some((symbol, quantity)) = best {
-                let s = UNIVERSE.iter().find(|s| s.symbol == symbol).expect("a demo security");
+                let s = UNIVERSE
+                    .iter()
+                    .find(|s| s.symbol == symbol)
+                    .expect("a demo security");
                 let sell_quantity = (quantity / Decimal::TWO).floor();
                 order_no += 1;
-                if let Some((trade, proceeds_eur)) =
-                    make_trade(s, Side::Sell, Decimal::ZERO, prices[symbol][i], rate_on(s.currency, i), at(*day, 16), order_no, Some(sell_quantity))
-                {
+                if let Some((trade, proceeds_eur)) = make_trade(
+                    s,
+                    Side::Sell,
+                    Decimal::ZERO,
+                    prices[symbol][i],
+                    rate_on(s.currency, i),
+                    at(*day, 16),
+                    order_no,
+                    Some(sell_quantity),
+                ) {
                     cash += proceeds_eur;
                     flows.push(fee_flow(&trade, *day, rate_on(s.currency, i)));
                     let h = holdings.get_mut(symbol).expect("held");
@@ -330,7 +751,9 @@ pub fn fill(store: &Store, seed: u64, end: Instant, progress: &dyn Fn(&str)) -> 
         // Quarterly dividends on the third Friday of March, June, September and December.
         if day.month() % 3 == 0 && day.weekday() == Weekday::Fri && (15..=21).contains(&day.day()) {
             for s in UNIVERSE.iter().filter(|s| s.dividend_yield > 0.0) {
-                let Some(h) = holdings.get(s.symbol).filter(|h| !h.quantity.is_zero()) else { continue };
+                let Some(h) = holdings.get(s.symbol).filter(|h| !h.quantity.is_zero()) else {
+                    continue;
+                };
                 let per_share = dec(prices[s.symbol][i] * s.dividend_yield / 4.0, 4);
                 let gross = cents(h.quantity * per_share);
                 if gross.is_zero() {
@@ -339,10 +762,22 @@ pub fn fill(store: &Store, seed: u64, end: Instant, progress: &dyn Fn(&str)) -> 
                 let rate = rate_on(s.currency, i);
                 let id = format!("demo-div-{}-{}", s.symbol, day.format("%Y%m%d"));
                 let flow = dividend_flow(s, *day, gross, rate, &id, at(*day, 12));
-                let tax = if s.currency == "USD" { cents(gross * Decimal::new(15, 2)) } else { Decimal::ZERO };
+                let tax = if s.currency == "USD" {
+                    cents(gross * Decimal::new(15, 2))
+                } else {
+                    Decimal::ZERO
+                };
                 let flow_id = store.cash_flows().insert(&flow)?.id();
-                let mut dividend =
-                    Dividend::paid(s.symbol, Some(flow_id), gross, s.currency, flow.amount_eur, Some(rate), *day, at(*day, 12));
+                let mut dividend = Dividend::paid(
+                    s.symbol,
+                    Some(flow_id),
+                    gross,
+                    s.currency,
+                    flow.amount_eur,
+                    Some(rate),
+                    *day,
+                    at(*day, 12),
+                );
                 if flow.amount_eur < Decimal::new(10, 0) {
                     dividend.pending_bonus = flow.amount_eur;
                 }
@@ -351,7 +786,8 @@ pub fn fill(store: &Store, seed: u64, end: Instant, progress: &dyn Fn(&str)) -> 
                 summary.cash_flows += 1;
                 cash += flow.amount_eur;
                 if !tax.is_zero() {
-                    let mut withholding = dividend_flow(s, *day, -tax, rate, &format!("{id}_tax"), at(*day, 12));
+                    let mut withholding =
+                        dividend_flow(s, *day, -tax, rate, &format!("{id}_tax"), at(*day, 12));
                     withholding.flow_type = FlowType::Tax;
                     withholding.type_doc_id = "tax".into();
                     withholding.transaction_type = Some("withholding_tax".into());
@@ -364,14 +800,21 @@ pub fn fill(store: &Store, seed: u64, end: Instant, progress: &dyn Fn(&str)) -> 
         let invested: f64 = holdings
             .iter()
             .map(|(sym, h)| {
-                let s = UNIVERSE.iter().find(|s| s.symbol == *sym).expect("a demo security");
-                h.quantity.to_f64().unwrap_or(0.0) * prices[sym][i] / rate_on(s.currency, i).to_f64().unwrap_or(1.0)
+                let s = UNIVERSE
+                    .iter()
+                    .find(|s| s.symbol == *sym)
+                    .expect("a demo security");
+                h.quantity.to_f64().unwrap_or(0.0) * prices[sym][i]
+                    / rate_on(s.currency, i).to_f64().unwrap_or(1.0)
             })
             .sum();
         let cost_eur: f64 = holdings
             .iter()
             .map(|(sym, h)| {
-                let s = UNIVERSE.iter().find(|s| s.symbol == *sym).expect("a demo security");
+                let s = UNIVERSE
+                    .iter()
+                    .find(|s| s.symbol == *sym)
+                    .expect("a demo security");
                 h.cost.to_f64().unwrap_or(0.0) / rate_on(s.currency, i).to_f64().unwrap_or(1.0)
             })
             .sum();
@@ -393,20 +836,29 @@ pub fn fill(store: &Store, seed: u64, end: Instant, progress: &dyn Fn(&str)) -> 
     summary.cash_flows += store.cash_flows().insert_batch(&flows)?;
 
     // Snapshots, then turnover for the newest.
-    write_tx(store.conn(crate::store::DbName::Portfolio), "writing demo snapshots", |conn| {
-        let repo = crate::store::portfolio::PortfolioRepository::new(conn);
-        snapshots.iter().try_for_each(|s| repo.upsert(s))
-    })?;
+    write_tx(
+        store.conn(crate::store::DbName::Portfolio),
+        "writing demo snapshots",
+        |conn| {
+            let repo = crate::store::portfolio::PortfolioRepository::new(conn);
+            snapshots.iter().try_for_each(|s| repo.upsert(s))
+        },
+    )?;
     summary.snapshots = snapshots.len();
     if let Some(turnover) = store.turnover().annual_turnover(end_day)? {
-        store.snapshots().set_annual_turnover(*days.last().expect("days"), turnover)?;
+        store
+            .snapshots()
+            .set_annual_turnover(*days.last().expect("days"), turnover)?;
     }
 
     // Positions and cash as the broker would report them at the end.
     let last = days.len() - 1;
     let mut positions = Vec::new();
     for (symbol, h) in holdings.iter().filter(|(_, h)| !h.quantity.is_zero()) {
-        let s = UNIVERSE.iter().find(|s| s.symbol == *symbol).expect("a demo security");
+        let s = UNIVERSE
+            .iter()
+            .find(|s| s.symbol == *symbol)
+            .expect("a demo security");
         let quantity = h.quantity.to_f64().unwrap_or(0.0);
         let avg_price = (h.cost / h.quantity).round_dp(4).to_f64().unwrap_or(0.0);
         let price = prices[symbol][last];
@@ -445,7 +897,10 @@ pub fn fill(store: &Store, seed: u64, end: Instant, progress: &dyn Fn(&str)) -> 
     let mut satellite = Bucket::satellite("momentum", "Momentum satellite", end);
     satellite.target_pct = Some(0.05);
     store.buckets().create(&satellite)?;
-    store.buckets().save_settings(&SatelliteSettings { preset: Some("momentum_hunter".into()), ..SatelliteSettings::defaults("momentum") })?;
+    store.buckets().save_settings(&SatelliteSettings {
+        preset: Some("momentum_hunter".into()),
+        ..SatelliteSettings::defaults("momentum")
+    })?;
     store.agent_configs().create(
         &AgentConfig {
             id: "00000000-0000-4000-8000-000000000001".into(),
@@ -463,7 +918,9 @@ pub fn fill(store: &Store, seed: u64, end: Instant, progress: &dyn Fn(&str)) -> 
 }
 
 fn add_security(store: &Store, s: &DemoSecurity, at: Instant) -> Result<()> {
-    store.securities().add(&Security::new(s.symbol, s.name, at))?;
+    store
+        .securities()
+        .add(&Security::new(s.symbol, s.name, at))?;
     store.securities().update(
         s.symbol,
         &SecurityPatch {
@@ -532,7 +989,10 @@ fn make_trade(
 fn fee_flow(trade: &Trade, day: NaiveDate, rate: Decimal) -> CashFlow {
     let commission = trade.commission.unwrap_or_default();
     CashFlow {
-        transaction_id: format!("trade_fee_{}", trade.order_id.as_deref().unwrap_or_default()),
+        transaction_id: format!(
+            "trade_fee_{}",
+            trade.order_id.as_deref().unwrap_or_default()
+        ),
         type_doc_id: "trade_fee".into(),
         transaction_type: Some("trading_fee".into()),
         flow_type: FlowType::Fee,
@@ -550,7 +1010,14 @@ fn fee_flow(trade: &Trade, day: NaiveDate, rate: Decimal) -> CashFlow {
     }
 }
 
-fn dividend_flow(s: &DemoSecurity, day: NaiveDate, amount: Decimal, rate: Decimal, id: &str, at: Instant) -> CashFlow {
+fn dividend_flow(
+    s: &DemoSecurity,
+    day: NaiveDate,
+    amount: Decimal,
+    rate: Decimal,
+    id: &str,
+    at: Instant,
+) -> CashFlow {
     CashFlow {
         transaction_id: id.into(),
         type_doc_id: "corp_dividend".into(),

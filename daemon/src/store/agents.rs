@@ -78,7 +78,13 @@ pub static SPEC: DbSpec = DbSpec {
     application_id: 0x4154_5206,
     profile: STANDARD_PROFILE,
     migrations: &[M::up(MIGRATION_1)],
-    tables: &["agent_configs", "best_result", "config_history", "evaluations", "sequences"],
+    tables: &[
+        "agent_configs",
+        "best_result",
+        "config_history",
+        "evaluations",
+        "sequences",
+    ],
 };
 
 /// A planner configuration.
@@ -106,7 +112,8 @@ pub struct ConfigVersion {
     pub saved_at: Instant,
 }
 
-const CONFIG_COLUMNS: &str = "id, name, description, toml_config, bucket_id, is_default, created_at, updated_at";
+const CONFIG_COLUMNS: &str =
+    "id, name, description, toml_config, bucket_id, is_default, created_at, updated_at";
 
 fn config_from_row(r: &Row<'_>) -> rusqlite::Result<AgentConfig> {
     Ok(AgentConfig {
@@ -132,7 +139,13 @@ impl<'c> ConfigRepository<'c> {
     }
 
     fn select(&self, filter: &str, params: impl rusqlite::Params) -> Result<Vec<AgentConfig>> {
-        collect_rows(self.conn, "reading agent configs", &format!("SELECT {CONFIG_COLUMNS} FROM agent_configs {filter}"), params, config_from_row)
+        collect_rows(
+            self.conn,
+            "reading agent configs",
+            &format!("SELECT {CONFIG_COLUMNS} FROM agent_configs {filter}"),
+            params,
+            config_from_row,
+        )
     }
 
     fn snapshot(conn: &Connection, config: &AgentConfig, note: &str, at: Instant) -> Result<()> {
@@ -148,7 +161,11 @@ impl<'c> ConfigRepository<'c> {
     pub fn create(&self, config: &AgentConfig, is_default: bool) -> Result<()> {
         write_tx(self.conn, "creating an agent config", |conn| {
             if is_default {
-                conn.execute("UPDATE agent_configs SET is_default = 0 WHERE is_default = 1", []).ctx(conn, "clearing the default")?;
+                conn.execute(
+                    "UPDATE agent_configs SET is_default = 0 WHERE is_default = 1",
+                    [],
+                )
+                .ctx(conn, "clearing the default")?;
             }
             conn.execute(
                 &format!("INSERT INTO agent_configs ({CONFIG_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
@@ -173,7 +190,9 @@ impl<'c> ConfigRepository<'c> {
     }
     /// The most recently updated configuration with this name.
     pub fn get_by_name(&self, name: &str) -> Result<Option<AgentConfig>> {
-        Ok(self.select("WHERE name = ?1 ORDER BY updated_at DESC LIMIT 1", [name])?.pop())
+        Ok(self
+            .select("WHERE name = ?1 ORDER BY updated_at DESC LIMIT 1", [name])?
+            .pop())
     }
     pub fn default_config(&self) -> Result<Option<AgentConfig>> {
         Ok(self.select("WHERE is_default = 1", [])?.pop())
@@ -184,7 +203,11 @@ impl<'c> ConfigRepository<'c> {
 
     /// The configuration for a bucket: its `agent_id` if that row exists, else the newest made for the bucket,
     /// else the default. `None` means: fall back to the `planner_config` setting.
-    pub fn for_bucket(&self, bucket_id: &str, agent_id: Option<&str>) -> Result<Option<AgentConfig>> {
+    pub fn for_bucket(
+        &self,
+        bucket_id: &str,
+        agent_id: Option<&str>,
+    ) -> Result<Option<AgentConfig>> {
         if let Some(found) = agent_id.map(|id| self.get(id)).transpose()?.flatten() {
             return Ok(Some(found));
         }
@@ -195,9 +218,18 @@ impl<'c> ConfigRepository<'c> {
     }
 
     /// Changes a configuration and saves the new version to its history, in one transaction.
-    pub fn update(&self, id: &str, name: Option<&str>, toml: &str, note: &str, at: Instant) -> Result<bool> {
+    pub fn update(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        toml: &str,
+        note: &str,
+        at: Instant,
+    ) -> Result<bool> {
         write_tx(self.conn, "updating an agent config", |conn| {
-            let Some(mut config) = ConfigRepository::new(conn).get(id)? else { return Ok(false) };
+            let Some(mut config) = ConfigRepository::new(conn).get(id)? else {
+                return Ok(false);
+            };
             if let Some(name) = name {
                 config.name = name.to_owned();
             }
@@ -214,7 +246,11 @@ impl<'c> ConfigRepository<'c> {
 
     /// Deletes a configuration; its history goes with it.
     pub fn delete(&self, id: &str) -> Result<bool> {
-        Ok(self.conn.execute("DELETE FROM agent_configs WHERE id = ?1", [id]).ctx(self.conn, "deleting an agent config")? > 0)
+        Ok(self
+            .conn
+            .execute("DELETE FROM agent_configs WHERE id = ?1", [id])
+            .ctx(self.conn, "deleting an agent config")?
+            > 0)
     }
 
     /// The default first, then by name.
@@ -227,9 +263,16 @@ impl<'c> ConfigRepository<'c> {
             let Some(config) = ConfigRepository::new(conn).get(id)? else {
                 return Err(StoreError::invalid(format!("agent config {id}"), "unknown"));
             };
-            conn.execute("UPDATE agent_configs SET is_default = 0 WHERE is_default = 1", []).ctx(conn, "clearing the default")?;
-            conn.execute("UPDATE agent_configs SET is_default = 1, updated_at = ?2 WHERE id = ?1", params![id, Ts(at)])
-                .ctx(conn, "setting the default")?;
+            conn.execute(
+                "UPDATE agent_configs SET is_default = 0 WHERE is_default = 1",
+                [],
+            )
+            .ctx(conn, "clearing the default")?;
+            conn.execute(
+                "UPDATE agent_configs SET is_default = 1, updated_at = ?2 WHERE id = ?1",
+                params![id, Ts(at)],
+            )
+            .ctx(conn, "setting the default")?;
             Self::snapshot(conn, &config, "set as default", at)
         })
     }
@@ -300,8 +343,7 @@ pub struct Pruned {
     pub best_results: usize,
 }
 
-const SEQUENCE_COLUMNS: &str =
-    "portfolio_hash, sequence_hash, priority, sequence_json, depth, pattern_type, completed, evaluated_at, created_at";
+const SEQUENCE_COLUMNS: &str = "portfolio_hash, sequence_hash, priority, sequence_json, depth, pattern_type, completed, evaluated_at, created_at";
 const EVALUATION_COLUMNS: &str = "portfolio_hash, sequence_hash, end_score, breakdown_json, end_cash, \
      end_context_positions_json, div_score, total_value, evaluated_at";
 
@@ -343,11 +385,25 @@ impl<'c> PlannerRepository<'c> {
         PlannerRepository { conn }
     }
 
-    fn sequences_where(&self, filter: &str, params: impl rusqlite::Params) -> Result<Vec<Sequence>> {
-        collect_rows(self.conn, "reading sequences", &format!("SELECT {SEQUENCE_COLUMNS} FROM sequences {filter}"), params, sequence_from_row)
+    fn sequences_where(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<Sequence>> {
+        collect_rows(
+            self.conn,
+            "reading sequences",
+            &format!("SELECT {SEQUENCE_COLUMNS} FROM sequences {filter}"),
+            params,
+            sequence_from_row,
+        )
     }
 
-    fn evaluations_where(&self, filter: &str, params: impl rusqlite::Params) -> Result<Vec<Evaluation>> {
+    fn evaluations_where(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<Evaluation>> {
         collect_rows(
             self.conn,
             "reading evaluations",
@@ -386,11 +442,19 @@ impl<'c> PlannerRepository<'c> {
     }
 
     pub fn sequence(&self, portfolio_hash: &str, sequence_hash: &str) -> Result<Option<Sequence>> {
-        Ok(self.sequences_where("WHERE portfolio_hash = ?1 AND sequence_hash = ?2", [portfolio_hash, sequence_hash])?.pop())
+        Ok(self
+            .sequences_where(
+                "WHERE portfolio_hash = ?1 AND sequence_hash = ?2",
+                [portfolio_hash, sequence_hash],
+            )?
+            .pop())
     }
     /// By priority, highest first.
     pub fn sequences(&self, portfolio_hash: &str) -> Result<Vec<Sequence>> {
-        self.sequences_where("WHERE portfolio_hash = ?1 ORDER BY priority DESC, created_at", [portfolio_hash])
+        self.sequences_where(
+            "WHERE portfolio_hash = ?1 ORDER BY priority DESC, created_at",
+            [portfolio_hash],
+        )
     }
     /// Not yet evaluated, highest priority first, then oldest.
     pub fn pending(&self, portfolio_hash: &str, limit: usize) -> Result<Vec<Sequence>> {
@@ -427,16 +491,34 @@ impl<'c> PlannerRepository<'c> {
         })
     }
 
-    pub fn evaluation(&self, portfolio_hash: &str, sequence_hash: &str) -> Result<Option<Evaluation>> {
-        Ok(self.evaluations_where("WHERE portfolio_hash = ?1 AND sequence_hash = ?2", [portfolio_hash, sequence_hash])?.pop())
+    pub fn evaluation(
+        &self,
+        portfolio_hash: &str,
+        sequence_hash: &str,
+    ) -> Result<Option<Evaluation>> {
+        Ok(self
+            .evaluations_where(
+                "WHERE portfolio_hash = ?1 AND sequence_hash = ?2",
+                [portfolio_hash, sequence_hash],
+            )?
+            .pop())
     }
     /// Best score first.
     pub fn evaluations(&self, portfolio_hash: &str) -> Result<Vec<Evaluation>> {
-        self.evaluations_where("WHERE portfolio_hash = ?1 ORDER BY end_score DESC, sequence_hash", [portfolio_hash])
+        self.evaluations_where(
+            "WHERE portfolio_hash = ?1 ORDER BY end_score DESC, sequence_hash",
+            [portfolio_hash],
+        )
     }
 
     /// Records a candidate best result; it replaces only a lower score. Returns whether it became the best.
-    pub fn offer_best(&self, portfolio_hash: &str, sequence_hash: &str, score: f64, at: Instant) -> Result<bool> {
+    pub fn offer_best(
+        &self,
+        portfolio_hash: &str,
+        sequence_hash: &str,
+        score: f64,
+        at: Instant,
+    ) -> Result<bool> {
         let n = self
             .conn
             .execute(
@@ -470,9 +552,17 @@ impl<'c> PlannerRepository<'c> {
     /// Forgets a portfolio state: its sequences (evaluations cascade) and its best result.
     pub fn delete_portfolio(&self, portfolio_hash: &str) -> Result<usize> {
         write_tx(self.conn, "deleting a portfolio state", |conn| {
-            let sequences =
-                conn.execute("DELETE FROM sequences WHERE portfolio_hash = ?1", [portfolio_hash]).ctx(conn, "deleting sequences")?;
-            conn.execute("DELETE FROM best_result WHERE portfolio_hash = ?1", [portfolio_hash]).ctx(conn, "deleting the best result")?;
+            let sequences = conn
+                .execute(
+                    "DELETE FROM sequences WHERE portfolio_hash = ?1",
+                    [portfolio_hash],
+                )
+                .ctx(conn, "deleting sequences")?;
+            conn.execute(
+                "DELETE FROM best_result WHERE portfolio_hash = ?1",
+                [portfolio_hash],
+            )
+            .ctx(conn, "deleting the best result")?;
             Ok(sequences)
         })
     }
@@ -481,24 +571,40 @@ impl<'c> PlannerRepository<'c> {
     pub fn prune_before(&self, instant: Instant) -> Result<Pruned> {
         write_tx(self.conn, "pruning planner data", |conn| {
             Ok(Pruned {
-                sequences: conn.execute("DELETE FROM sequences WHERE created_at < ?1", [Ts(instant)]).ctx(conn, "pruning sequences")?,
+                sequences: conn
+                    .execute("DELETE FROM sequences WHERE created_at < ?1", [Ts(instant)])
+                    .ctx(conn, "pruning sequences")?,
                 best_results: conn
-                    .execute("DELETE FROM best_result WHERE updated_at < ?1", [Ts(instant)])
+                    .execute(
+                        "DELETE FROM best_result WHERE updated_at < ?1",
+                        [Ts(instant)],
+                    )
                     .ctx(conn, "pruning best results")?,
             })
         })
     }
 
     fn count(&self, sql: &'static str, portfolio_hash: &str) -> Result<i64> {
-        self.conn.query_row(sql, [portfolio_hash], |r| r.get(0)).ctx(self.conn, "counting planner rows")
+        self.conn
+            .query_row(sql, [portfolio_hash], |r| r.get(0))
+            .ctx(self.conn, "counting planner rows")
     }
     pub fn count_sequences(&self, portfolio_hash: &str) -> Result<i64> {
-        self.count("SELECT count(*) FROM sequences WHERE portfolio_hash = ?1", portfolio_hash)
+        self.count(
+            "SELECT count(*) FROM sequences WHERE portfolio_hash = ?1",
+            portfolio_hash,
+        )
     }
     pub fn count_pending(&self, portfolio_hash: &str) -> Result<i64> {
-        self.count("SELECT count(*) FROM sequences WHERE portfolio_hash = ?1 AND completed = 0", portfolio_hash)
+        self.count(
+            "SELECT count(*) FROM sequences WHERE portfolio_hash = ?1 AND completed = 0",
+            portfolio_hash,
+        )
     }
     pub fn count_evaluations(&self, portfolio_hash: &str) -> Result<i64> {
-        self.count("SELECT count(*) FROM evaluations WHERE portfolio_hash = ?1", portfolio_hash)
+        self.count(
+            "SELECT count(*) FROM evaluations WHERE portfolio_hash = ?1",
+            portfolio_hash,
+        )
     }
 }

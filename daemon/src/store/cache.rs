@@ -164,7 +164,13 @@ impl<'c> RecommendationRepository<'c> {
     }
 
     fn select(&self, filter: &str, params: impl rusqlite::Params) -> Result<Vec<Recommendation>> {
-        collect_rows(self.conn, "reading recommendations", &format!("SELECT {REC_COLUMNS} FROM recommendations {filter}"), params, rec_from_row)
+        collect_rows(
+            self.conn,
+            "reading recommendations",
+            &format!("SELECT {REC_COLUMNS} FROM recommendations {filter}"),
+            params,
+            rec_from_row,
+        )
     }
 
     pub fn get(&self, uuid: &str) -> Result<Option<Recommendation>> {
@@ -178,10 +184,15 @@ impl<'c> RecommendationRepository<'c> {
         write_tx(self.conn, "writing a recommendation", |conn| {
             let repo = RecommendationRepository::new(conn);
             let existing = repo
-                .select("WHERE symbol = ?1 AND side = ?2 AND reason = ?3 AND portfolio_hash = ?4", params![symbol, rec.side, rec.reason, rec.portfolio_hash])?
+                .select(
+                    "WHERE symbol = ?1 AND side = ?2 AND reason = ?3 AND portfolio_hash = ?4",
+                    params![symbol, rec.side, rec.reason, rec.portfolio_hash],
+                )?
                 .pop();
             match existing {
-                Some(found) if found.status != RecStatus::Pending => Ok(RecUpsert::Existing(found.status)),
+                Some(found) if found.status != RecStatus::Pending => {
+                    Ok(RecUpsert::Existing(found.status))
+                }
                 Some(found) => {
                     conn.execute(
                         "UPDATE recommendations SET name = ?2, quantity = ?3, estimated_price = ?4, estimated_value = ?5, \
@@ -240,7 +251,12 @@ impl<'c> RecommendationRepository<'c> {
         })
     }
 
-    pub fn find_pending(&self, symbol: &str, side: Side, portfolio_hash: &str) -> Result<Option<Recommendation>> {
+    pub fn find_pending(
+        &self,
+        symbol: &str,
+        side: Side,
+        portfolio_hash: &str,
+    ) -> Result<Option<Recommendation>> {
         Ok(self
             .select(
                 "WHERE symbol = ?1 AND side = ?2 AND portfolio_hash = ?3 AND status = 'pending' ORDER BY priority LIMIT 1",
@@ -259,26 +275,49 @@ impl<'c> RecommendationRepository<'c> {
     }
 
     /// Moves a row from one status to another; returns false when it was not in `from`.
-    fn transition(&self, uuid: &str, from: &[RecStatus], set: &str, params: &[&dyn rusqlite::ToSql]) -> Result<bool> {
-        let allowed = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
+    fn transition(
+        &self,
+        uuid: &str,
+        from: &[RecStatus],
+        set: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<bool> {
+        let allowed = from
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut all: Vec<&dyn rusqlite::ToSql> = vec![&uuid];
         all.extend_from_slice(params);
         let n = self
             .conn
-            .execute(&format!("UPDATE recommendations SET {set} WHERE uuid = ?1 AND status IN ({allowed})"), all.as_slice())
+            .execute(
+                &format!(
+                    "UPDATE recommendations SET {set} WHERE uuid = ?1 AND status IN ({allowed})"
+                ),
+                all.as_slice(),
+            )
             .ctx(self.conn, "changing a recommendation's status")?;
         Ok(n > 0)
     }
 
     /// `pending` → `submitted`, before the broker call.
     pub fn mark_submitted(&self, uuid: &str, at: Instant) -> Result<bool> {
-        self.transition(uuid, &[RecStatus::Pending], "status = 'submitted', updated_at = ?2", &[&Ts(at)])
+        self.transition(
+            uuid,
+            &[RecStatus::Pending],
+            "status = 'submitted', updated_at = ?2",
+            &[&Ts(at)],
+        )
     }
 
     pub fn record_order_ack(&self, uuid: &str, order_id: &str, at: Instant) -> Result<bool> {
         Ok(self
             .conn
-            .execute("UPDATE recommendations SET order_id = ?2, updated_at = ?3 WHERE uuid = ?1", params![uuid, order_id, Ts(at)])
+            .execute(
+                "UPDATE recommendations SET order_id = ?2, updated_at = ?3 WHERE uuid = ?1",
+                params![uuid, order_id, Ts(at)],
+            )
             .ctx(self.conn, "recording an order ack")?
             > 0)
     }
@@ -295,7 +334,12 @@ impl<'c> RecommendationRepository<'c> {
 
     /// Only from `submitted`.
     pub fn mark_failed(&self, uuid: &str, reason: &str, at: Instant) -> Result<bool> {
-        self.transition(uuid, &[RecStatus::Submitted], "status = 'failed', status_reason = ?2, updated_at = ?3", &[&reason, &Ts(at)])
+        self.transition(
+            uuid,
+            &[RecStatus::Submitted],
+            "status = 'failed', status_reason = ?2, updated_at = ?3",
+            &[&reason, &Ts(at)],
+        )
     }
 
     /// A transient check failure: one more attempt, and why.
@@ -370,7 +414,10 @@ impl<'c> RecommendationRepository<'c> {
     /// GC: every recommendation of a symbol, whatever its status.
     pub fn purge_symbol(&self, symbol: &str) -> Result<usize> {
         self.conn
-            .execute("DELETE FROM recommendations WHERE symbol = ?1", [normalize_symbol(symbol)])
+            .execute(
+                "DELETE FROM recommendations WHERE symbol = ?1",
+                [normalize_symbol(symbol)],
+            )
             .ctx(self.conn, "purging recommendations")
     }
 
@@ -407,7 +454,14 @@ impl<'c> CacheRepository<'c> {
             .ctx(self.conn, "reading the cache")
     }
 
-    pub fn put(&self, key: &str, value: &str, expires_at: Option<Instant>, symbol: Option<&str>, now: Instant) -> Result<()> {
+    pub fn put(
+        &self,
+        key: &str,
+        value: &str,
+        expires_at: Option<Instant>,
+        symbol: Option<&str>,
+        now: Instant,
+    ) -> Result<()> {
         if key.is_empty() {
             return Err(StoreError::invalid("cache key", "must not be empty"));
         }
@@ -423,22 +477,34 @@ impl<'c> CacheRepository<'c> {
     }
 
     pub fn delete(&self, key: &str) -> Result<bool> {
-        Ok(self.conn.execute("DELETE FROM cache_data WHERE cache_key = ?1", [key]).ctx(self.conn, "deleting from the cache")? > 0)
+        Ok(self
+            .conn
+            .execute("DELETE FROM cache_data WHERE cache_key = ?1", [key])
+            .ctx(self.conn, "deleting from the cache")?
+            > 0)
     }
 
     pub fn delete_expired(&self, now: Instant) -> Result<usize> {
         self.conn
-            .execute("DELETE FROM cache_data WHERE expires_at IS NOT NULL AND expires_at <= ?1", [Ts(now)])
+            .execute(
+                "DELETE FROM cache_data WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                [Ts(now)],
+            )
             .ctx(self.conn, "deleting expired cache rows")
     }
 
     pub fn purge_symbol(&self, symbol: &str) -> Result<usize> {
         self.conn
-            .execute("DELETE FROM cache_data WHERE symbol = ?1", [normalize_symbol(symbol)])
+            .execute(
+                "DELETE FROM cache_data WHERE symbol = ?1",
+                [normalize_symbol(symbol)],
+            )
             .ctx(self.conn, "purging cache rows")
     }
 
     pub fn clear(&self) -> Result<usize> {
-        self.conn.execute("DELETE FROM cache_data", []).ctx(self.conn, "clearing the cache")
+        self.conn
+            .execute("DELETE FROM cache_data", [])
+            .ctx(self.conn, "clearing the cache")
     }
 }

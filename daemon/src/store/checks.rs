@@ -15,7 +15,12 @@ macro_rules! boolean {
 /// value, so impossible dates and `T24:00:00Z` are rejected.
 macro_rules! ts {
     ($c:literal) => {
-        concat!("strftime('%Y-%m-%dT%H:%M:%SZ', ", $c, ", '+0 days') IS ", $c)
+        concat!(
+            "strftime('%Y-%m-%dT%H:%M:%SZ', ",
+            $c,
+            ", '+0 days') IS ",
+            $c
+        )
     };
 }
 
@@ -37,10 +42,28 @@ macro_rules! year_month {
 macro_rules! dec {
     ($c:literal) => {
         concat!(
-            $c, " NOT GLOB '*[^0-9.-]*' AND (", $c, " GLOB '[0-9]*' OR ", $c, " GLOB '-[0-9]*') AND ",
-            $c, " NOT GLOB '?*-*' AND ", $c, " NOT GLOB '*.*.*' AND ", $c, " NOT GLOB '*.' AND ",
-            $c, " NOT GLOB '*.*0' AND ", $c, " NOT GLOB '0[0-9]*' AND ", $c, " NOT GLOB '-0[0-9]*' AND ",
-            $c, " <> '-0' AND length(", $c, ") <= 40"
+            $c,
+            " NOT GLOB '*[^0-9.-]*' AND (",
+            $c,
+            " GLOB '[0-9]*' OR ",
+            $c,
+            " GLOB '-[0-9]*') AND ",
+            $c,
+            " NOT GLOB '?*-*' AND ",
+            $c,
+            " NOT GLOB '*.*.*' AND ",
+            $c,
+            " NOT GLOB '*.' AND ",
+            $c,
+            " NOT GLOB '*.*0' AND ",
+            $c,
+            " NOT GLOB '0[0-9]*' AND ",
+            $c,
+            " NOT GLOB '-0[0-9]*' AND ",
+            $c,
+            " <> '-0' AND length(",
+            $c,
+            ") <= 40"
         )
     };
 }
@@ -69,7 +92,16 @@ macro_rules! cur {
 /// `SYM`: a broker symbol, trimmed and upper case; cash is never a security.
 macro_rules! sym {
     ($c:literal) => {
-        concat!($c, " <> '' AND ", $c, " = upper(trim(", $c, ")) AND ", $c, " NOT GLOB 'CASH:*'")
+        concat!(
+            $c,
+            " <> '' AND ",
+            $c,
+            " = upper(trim(",
+            $c,
+            ")) AND ",
+            $c,
+            " NOT GLOB 'CASH:*'"
+        )
     };
 }
 
@@ -84,14 +116,27 @@ macro_rules! non_empty {
 macro_rules! append_only {
     ($db:literal, $t:literal) => {
         concat!(
-            "CREATE TRIGGER ", $t, "_no_update BEFORE UPDATE ON ", $t,
-            " BEGIN SELECT RAISE(ABORT, '", $db, ".", $t, " is append-only'); END;\n",
-            "CREATE TRIGGER ", $t, "_no_delete BEFORE DELETE ON ", $t,
-            " BEGIN SELECT RAISE(ABORT, '", $db, ".", $t, " is append-only'); END;\n"
+            "CREATE TRIGGER ",
+            $t,
+            "_no_update BEFORE UPDATE ON ",
+            $t,
+            " BEGIN SELECT RAISE(ABORT, '",
+            $db,
+            ".",
+            $t,
+            " is append-only'); END;\n",
+            "CREATE TRIGGER ",
+            $t,
+            "_no_delete BEFORE DELETE ON ",
+            $t,
+            " BEGIN SELECT RAISE(ABORT, '",
+            $db,
+            ".",
+            $t,
+            " is append-only'); END;\n"
         )
     };
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -105,10 +150,20 @@ mod tests {
 
     #[test]
     fn decimal_check_rejects_non_canonical() {
-        for bad in ["12.50", "1e-5", "-0", ".5", "+1", "01", "1.", "1.2.3", "1-2", "", "-", " 1"] {
+        for bad in [
+            "12.50", "1e-5", "-0", ".5", "+1", "01", "1.", "1.2.3", "1-2", "", "-", " 1",
+        ] {
             assert!(!passes(dec!("v"), bad), "{bad:?} accepted");
         }
-        for good in ["0", "12", "0.1", "-2.76", "2.0300000000000002", "-0.5", "1000"] {
+        for good in [
+            "0",
+            "12",
+            "0.1",
+            "-2.76",
+            "2.0300000000000002",
+            "-0.5",
+            "1000",
+        ] {
             assert!(passes(dec!("v"), good), "{good:?} rejected");
         }
         assert!(!passes(dec_nonneg!("v"), "-1"));

@@ -14,35 +14,55 @@ use super::{Result, SqlContext, StoreError, collect_rows, write_tx};
 const MIGRATION_1: &str = concat!(
     "PRAGMA application_id = 1096045063;
 CREATE TABLE daily_prices (
-  symbol         TEXT NOT NULL CHECK (", sym!("symbol"), "),
-  date           TEXT NOT NULL CHECK (", date!("date"), "),
+  symbol         TEXT NOT NULL CHECK (",
+    sym!("symbol"),
+    "),
+  date           TEXT NOT NULL CHECK (",
+    date!("date"),
+    "),
   open           REAL CHECK (open > 0),
   high           REAL CHECK (high > 0),
   low            REAL CHECK (low > 0),
   close          REAL NOT NULL CHECK (close > 0),
   adjusted_close REAL CHECK (adjusted_close > 0),
   volume         INTEGER CHECK (volume >= 0),
-  source         TEXT NOT NULL DEFAULT 'yahoo' CHECK (", non_empty!("source"), "),
+  source         TEXT NOT NULL DEFAULT 'yahoo' CHECK (",
+    non_empty!("source"),
+    "),
   PRIMARY KEY (symbol, date)
 ) STRICT, WITHOUT ROWID;
 
 CREATE TABLE monthly_prices (
-  symbol        TEXT NOT NULL CHECK (", sym!("symbol"), "),
-  year_month    TEXT NOT NULL CHECK (", year_month!("year_month"), "),
+  symbol        TEXT NOT NULL CHECK (",
+    sym!("symbol"),
+    "),
+  year_month    TEXT NOT NULL CHECK (",
+    year_month!("year_month"),
+    "),
   avg_close     REAL NOT NULL CHECK (avg_close > 0),
   avg_adj_close REAL CHECK (avg_adj_close > 0),
   min_price     REAL CHECK (min_price > 0),
   max_price     REAL CHECK (max_price > 0),
-  source        TEXT NOT NULL DEFAULT 'calculated' CHECK (", non_empty!("source"), "),
+  source        TEXT NOT NULL DEFAULT 'calculated' CHECK (",
+    non_empty!("source"),
+    "),
   PRIMARY KEY (symbol, year_month)
 ) STRICT, WITHOUT ROWID;
 
 CREATE TABLE exchange_rates (
-  from_currency TEXT NOT NULL CHECK (", cur!("from_currency"), "),
-  to_currency   TEXT NOT NULL CHECK (", cur!("to_currency"), "),
-  date          TEXT NOT NULL CHECK (", date!("date"), "),
+  from_currency TEXT NOT NULL CHECK (",
+    cur!("from_currency"),
+    "),
+  to_currency   TEXT NOT NULL CHECK (",
+    cur!("to_currency"),
+    "),
+  date          TEXT NOT NULL CHECK (",
+    date!("date"),
+    "),
   rate          REAL NOT NULL CHECK (rate > 0),
-  source        TEXT NOT NULL CHECK (", non_empty!("source"), "),
+  source        TEXT NOT NULL CHECK (",
+    non_empty!("source"),
+    "),
   PRIMARY KEY (from_currency, to_currency, date),
   CHECK (from_currency <> to_currency)
 ) STRICT, WITHOUT ROWID;
@@ -128,8 +148,18 @@ impl<'c> PriceHistoryRepository<'c> {
                 ))
                 .ctx(conn, "writing daily prices")?;
             for b in bars {
-                stmt.execute(params![symbol, Day(b.date), b.open, b.high, b.low, b.close, b.adjusted_close, b.volume, b.source])
-                    .ctx(conn, "writing daily prices")?;
+                stmt.execute(params![
+                    symbol,
+                    Day(b.date),
+                    b.open,
+                    b.high,
+                    b.low,
+                    b.close,
+                    b.adjusted_close,
+                    b.volume,
+                    b.source
+                ])
+                .ctx(conn, "writing daily prices")?;
             }
             Ok(bars.len())
         })
@@ -140,7 +170,9 @@ impl<'c> PriceHistoryRepository<'c> {
         collect_rows(
             self.conn,
             "reading daily prices",
-            &format!("SELECT {DAILY_COLUMNS} FROM daily_prices WHERE symbol = ?1 AND date BETWEEN ?2 AND ?3 ORDER BY date"),
+            &format!(
+                "SELECT {DAILY_COLUMNS} FROM daily_prices WHERE symbol = ?1 AND date BETWEEN ?2 AND ?3 ORDER BY date"
+            ),
             params![normalize_symbol(symbol), Day(from), Day(to)],
             daily_from_row,
         )
@@ -151,7 +183,9 @@ impl<'c> PriceHistoryRepository<'c> {
         let mut bars = collect_rows(
             self.conn,
             "reading daily prices",
-            &format!("SELECT {DAILY_COLUMNS} FROM daily_prices WHERE symbol = ?1 ORDER BY date DESC LIMIT ?2"),
+            &format!(
+                "SELECT {DAILY_COLUMNS} FROM daily_prices WHERE symbol = ?1 ORDER BY date DESC LIMIT ?2"
+            ),
             params![normalize_symbol(symbol), n as i64],
             daily_from_row,
         )?;
@@ -180,7 +214,11 @@ impl<'c> PriceHistoryRepository<'c> {
             .ctx(self.conn, "reading closes")?;
         for symbol in symbols {
             let symbol = normalize_symbol(symbol);
-            if let Some(close) = stmt.query_row(params![symbol, Day(date)], |r| r.get(0)).optional().ctx(self.conn, "reading closes")? {
+            if let Some(close) = stmt
+                .query_row(params![symbol, Day(date)], |r| r.get(0))
+                .optional()
+                .ctx(self.conn, "reading closes")?
+            {
                 closes.insert(symbol, close);
             }
         }
@@ -192,7 +230,8 @@ impl<'c> PriceHistoryRepository<'c> {
     pub fn rebuild_monthly(&self, symbol: &str) -> Result<usize> {
         let symbol = normalize_symbol(symbol);
         write_tx(self.conn, "rebuilding monthly prices", |conn| {
-            conn.execute("DELETE FROM monthly_prices WHERE symbol = ?1", [&symbol]).ctx(conn, "rebuilding monthly prices")?;
+            conn.execute("DELETE FROM monthly_prices WHERE symbol = ?1", [&symbol])
+                .ctx(conn, "rebuilding monthly prices")?;
             conn.execute(
                 "INSERT INTO monthly_prices (symbol, year_month, avg_close, avg_adj_close, min_price, max_price, source) \
                  SELECT symbol, substr(date, 1, 7), avg(close), avg(adjusted_close), min(coalesce(low, close)), \
@@ -229,7 +268,11 @@ impl<'c> PriceHistoryRepository<'c> {
     pub fn has_monthly(&self, symbol: &str) -> Result<bool> {
         let found = self
             .conn
-            .query_row("SELECT 1 FROM monthly_prices WHERE symbol = ?1 LIMIT 1", [normalize_symbol(symbol)], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM monthly_prices WHERE symbol = ?1 LIMIT 1",
+                [normalize_symbol(symbol)],
+                |_| Ok(()),
+            )
             .optional()
             .ctx(self.conn, "reading monthly prices")?;
         Ok(found.is_some())
@@ -251,8 +294,12 @@ impl<'c> PriceHistoryRepository<'c> {
         let symbol = normalize_symbol(symbol);
         write_tx(self.conn, "purging prices", |conn| {
             Ok(HistoryPurge {
-                daily_prices: conn.execute("DELETE FROM daily_prices WHERE symbol = ?1", [&symbol]).ctx(conn, "purging prices")?,
-                monthly_prices: conn.execute("DELETE FROM monthly_prices WHERE symbol = ?1", [&symbol]).ctx(conn, "purging prices")?,
+                daily_prices: conn
+                    .execute("DELETE FROM daily_prices WHERE symbol = ?1", [&symbol])
+                    .ctx(conn, "purging prices")?,
+                monthly_prices: conn
+                    .execute("DELETE FROM monthly_prices WHERE symbol = ?1", [&symbol])
+                    .ctx(conn, "purging prices")?,
             })
         })
     }
@@ -278,9 +325,19 @@ impl<'c> ExchangeRateRepository<'c> {
         ExchangeRateRepository { conn }
     }
 
-    pub fn upsert(&self, from: &str, to: &str, date: NaiveDate, rate: f64, source: &str) -> Result<()> {
+    pub fn upsert(
+        &self,
+        from: &str,
+        to: &str,
+        date: NaiveDate,
+        rate: f64,
+        source: &str,
+    ) -> Result<()> {
         if !(rate.is_finite() && rate > 0.0) {
-            return Err(StoreError::invalid(format!("rate {from}→{to} on {date}"), format!("{rate} is not a positive number")));
+            return Err(StoreError::invalid(
+                format!("rate {from}→{to} on {date}"),
+                format!("{rate} is not a positive number"),
+            ));
         }
         self.conn
             .execute(
@@ -296,7 +353,9 @@ impl<'c> ExchangeRateRepository<'c> {
         collect_rows(
             self.conn,
             "reading exchange rates",
-            &format!("SELECT from_currency, to_currency, date, rate, source FROM exchange_rates {filter}"),
+            &format!(
+                "SELECT from_currency, to_currency, date, rate, source FROM exchange_rates {filter}"
+            ),
             params,
             |r| {
                 Ok(ExchangeRate {
@@ -311,20 +370,37 @@ impl<'c> ExchangeRateRepository<'c> {
     }
 
     /// The newest rate if its date is not older than `max_age` before `now` (dates count from their start).
-    pub fn latest(&self, from: &str, to: &str, max_age: chrono::Duration, now: Instant) -> Result<Option<ExchangeRate>> {
+    pub fn latest(
+        &self,
+        from: &str,
+        to: &str,
+        max_age: chrono::Duration,
+        now: Instant,
+    ) -> Result<Option<ExchangeRate>> {
         let oldest = (now - max_age).date_naive();
         Ok(self
             .select("WHERE from_currency = ?1 AND to_currency = ?2 AND date >= ?3 ORDER BY date DESC LIMIT 1", params![from, to, Day(oldest)])?
             .pop())
     }
 
-    pub fn on_or_before(&self, from: &str, to: &str, date: NaiveDate) -> Result<Option<ExchangeRate>> {
+    pub fn on_or_before(
+        &self,
+        from: &str,
+        to: &str,
+        date: NaiveDate,
+    ) -> Result<Option<ExchangeRate>> {
         Ok(self
             .select("WHERE from_currency = ?1 AND to_currency = ?2 AND date <= ?3 ORDER BY date DESC LIMIT 1", params![from, to, Day(date)])?
             .pop())
     }
 
-    pub fn range(&self, from: &str, to: &str, start: NaiveDate, end: NaiveDate) -> Result<Vec<ExchangeRate>> {
+    pub fn range(
+        &self,
+        from: &str,
+        to: &str,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<ExchangeRate>> {
         self.select(
             "WHERE from_currency = ?1 AND to_currency = ?2 AND date BETWEEN ?3 AND ?4 ORDER BY date",
             params![from, to, Day(start), Day(end)],

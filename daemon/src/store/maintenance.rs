@@ -36,8 +36,14 @@ pub struct Checkpoint {
 /// `PRAGMA wal_checkpoint(TRUNCATE)` on one database.
 pub fn checkpoint(store: &Store, name: DbName) -> Result<Checkpoint> {
     let conn = store.conn(name);
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok(Checkpoint { busy: r.get(0)?, log: r.get(1)?, checkpointed: r.get(2)? }))
-        .ctx(conn, "wal_checkpoint")
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        Ok(Checkpoint {
+            busy: r.get(0)?,
+            log: r.get(1)?,
+            checkpointed: r.get(2)?,
+        })
+    })
+    .ctx(conn, "wal_checkpoint")
 }
 
 /// Rewrites a file whose `auto_vacuum` drifted from its profile (`PRAGMA auto_vacuum = x; VACUUM`), if the
@@ -50,11 +56,17 @@ pub fn convert_auto_vacuum(store: &Store, name: DbName, now: Instant) -> Result<
         return Ok("none".into());
     }
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let free = rustix::fs::statvfs(store.dir()).map(|s| s.f_bavail * s.f_frsize).unwrap_or(0);
+    let free = rustix::fs::statvfs(store.dir())
+        .map(|s| s.f_bavail * s.f_frsize)
+        .unwrap_or(0);
     if free < 2 * size {
-        return Ok(format!("failed not enough free space ({free} B free, {} B needed)", 2 * size));
+        return Ok(format!(
+            "failed not enough free space ({free} B free, {} B needed)",
+            2 * size
+        ));
     }
-    conn.pragma_update(None, "auto_vacuum", expected).ctx(conn, "auto_vacuum")?;
+    conn.pragma_update(None, "auto_vacuum", expected)
+        .ctx(conn, "auto_vacuum")?;
     conn.execute_batch("VACUUM").ctx(conn, "VACUUM")?;
     let actual = pragma_i64(conn, &path, "auto_vacuum")?;
     Ok(if actual == expected {
@@ -74,7 +86,8 @@ fn incremental_vacuum(store: &Store, name: DbName) -> Result<i64> {
     let started = Clock::now();
     let before = pragma_i64(conn, &path, "freelist_count")?;
     while pragma_i64(conn, &path, "freelist_count")? > 0 && started.elapsed() < VACUUM_BUDGET {
-        conn.execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_STEP_PAGES})")).ctx(conn, "incremental_vacuum")?;
+        conn.execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_STEP_PAGES})"))
+            .ctx(conn, "incremental_vacuum")?;
     }
     Ok(before - pragma_i64(conn, &path, "freelist_count")?)
 }
@@ -86,7 +99,10 @@ pub fn run(store: &Store, now: Instant) -> Result<Vec<DbMaintenance>> {
         let pages_freed = incremental_vacuum(store, name)?;
         let conversion = convert_auto_vacuum(store, name, now)?;
         let checkpoint = checkpoint(store, name)?;
-        store.conn(name).execute_batch("PRAGMA optimize").ctx(store.conn(name), "optimize")?;
+        store
+            .conn(name)
+            .execute_batch("PRAGMA optimize")
+            .ctx(store.conn(name), "optimize")?;
         let cache = CacheRepository::new(store.conn(DbName::Cache));
         let at = format_instant(now);
         cache.put(
@@ -96,9 +112,26 @@ pub fn run(store: &Store, now: Instant) -> Result<Vec<DbMaintenance>> {
             None,
             now,
         )?;
-        cache.put(&keys::incremental_vacuum(name), &serde_json::json!({ "at": at, "pages_freed": pages_freed }).to_string(), None, None, now)?;
-        cache.put(&keys::auto_vacuum_conversion(name), &serde_json::Value::String(conversion.clone()).to_string(), None, None, now)?;
-        done.push(DbMaintenance { name, pages_freed, checkpoint, auto_vacuum_conversion: conversion });
+        cache.put(
+            &keys::incremental_vacuum(name),
+            &serde_json::json!({ "at": at, "pages_freed": pages_freed }).to_string(),
+            None,
+            None,
+            now,
+        )?;
+        cache.put(
+            &keys::auto_vacuum_conversion(name),
+            &serde_json::Value::String(conversion.clone()).to_string(),
+            None,
+            None,
+            now,
+        )?;
+        done.push(DbMaintenance {
+            name,
+            pages_freed,
+            checkpoint,
+            auto_vacuum_conversion: conversion,
+        });
     }
     Ok(done)
 }
@@ -107,7 +140,10 @@ pub fn run(store: &Store, now: Instant) -> Result<Vec<DbMaintenance>> {
 pub fn vacuum(store: &Store, name: DbName) -> Result<(u64, u64)> {
     let path = name.spec().path_in(store.dir());
     let before = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    store.conn(name).execute_batch("VACUUM").ctx(store.conn(name), "VACUUM")?;
+    store
+        .conn(name)
+        .execute_batch("VACUUM")
+        .ctx(store.conn(name), "VACUUM")?;
     checkpoint(store, name)?;
     let after = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     Ok((before, after))

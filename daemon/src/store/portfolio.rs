@@ -91,7 +91,12 @@ pub static SPEC: DbSpec = DbSpec {
     application_id: 0x4154_5204,
     profile: STANDARD_PROFILE,
     migrations: &[M::up(MIGRATION_1)],
-    tables: &["calculated_metrics", "portfolio_snapshots", "positions", "scores"],
+    tables: &[
+        "calculated_metrics",
+        "portfolio_snapshots",
+        "positions",
+        "scores",
+    ],
 };
 
 /// A position as the broker reports it, with its last valuation.
@@ -166,10 +171,14 @@ impl<'c> PositionRepository<'c> {
         self.select("ORDER BY symbol", [])
     }
     pub fn get(&self, symbol: &str) -> Result<Option<Position>> {
-        Ok(self.select("WHERE symbol = ?1", [normalize_symbol(symbol)])?.pop())
+        Ok(self
+            .select("WHERE symbol = ?1", [normalize_symbol(symbol)])?
+            .pop())
     }
     pub fn get_by_isin(&self, isin: &str) -> Result<Option<Position>> {
-        Ok(self.select("WHERE isin = ?1 ORDER BY symbol LIMIT 1", [isin])?.pop())
+        Ok(self
+            .select("WHERE isin = ?1 ORDER BY symbol LIMIT 1", [isin])?
+            .pop())
     }
     /// ISIN-shaped identifiers are looked up as ISINs first, anything else as a symbol.
     pub fn get_by_identifier(&self, identifier: &str) -> Result<Option<Position>> {
@@ -182,7 +191,9 @@ impl<'c> PositionRepository<'c> {
         self.get(&id)
     }
     pub fn count(&self) -> Result<i64> {
-        self.conn.query_row("SELECT count(*) FROM positions", [], |r| r.get(0)).ctx(self.conn, "counting positions")
+        self.conn
+            .query_row("SELECT count(*) FROM positions", [], |r| r.get(0))
+            .ctx(self.conn, "counting positions")
     }
     /// Σ market value (EUR) of the positions that have one.
     pub fn total_value_eur(&self) -> Result<f64> {
@@ -228,7 +239,10 @@ impl<'c> PositionRepository<'c> {
     pub fn replace_all(&self, positions: &[Position]) -> Result<()> {
         write_tx(self.conn, "replacing positions", |conn| {
             let repo = PositionRepository::new(conn);
-            let keep: Vec<String> = positions.iter().map(|p| normalize_symbol(&p.symbol)).collect();
+            let keep: Vec<String> = positions
+                .iter()
+                .map(|p| normalize_symbol(&p.symbol))
+                .collect();
             for p in positions {
                 repo.upsert(p)?;
             }
@@ -244,7 +258,10 @@ impl<'c> PositionRepository<'c> {
     pub fn delete(&self, symbol: &str) -> Result<bool> {
         let n = self
             .conn
-            .execute("DELETE FROM positions WHERE symbol = ?1", [normalize_symbol(symbol)])
+            .execute(
+                "DELETE FROM positions WHERE symbol = ?1",
+                [normalize_symbol(symbol)],
+            )
             .ctx(self.conn, "deleting a position")?;
         Ok(n > 0)
     }
@@ -267,7 +284,10 @@ impl<'c> PositionRepository<'c> {
     pub fn set_last_sold_at(&self, symbol: &str, at: Instant) -> Result<bool> {
         let n = self
             .conn
-            .execute("UPDATE positions SET last_sold_at = ?2 WHERE symbol = ?1", params![normalize_symbol(symbol), Ts(at)])
+            .execute(
+                "UPDATE positions SET last_sold_at = ?2 WHERE symbol = ?1",
+                params![normalize_symbol(symbol), Ts(at)],
+            )
             .ctx(self.conn, "writing last_sold_at")?;
         Ok(n > 0)
     }
@@ -275,7 +295,11 @@ impl<'c> PositionRepository<'c> {
     /// The held quantity (GC refuses to purge a held security).
     pub fn quantity(&self, symbol: &str) -> Result<Option<f64>> {
         self.conn
-            .query_row("SELECT quantity FROM positions WHERE symbol = ?1", [normalize_symbol(symbol)], |r| r.get(0))
+            .query_row(
+                "SELECT quantity FROM positions WHERE symbol = ?1",
+                [normalize_symbol(symbol)],
+                |r| r.get(0),
+            )
             .optional()
             .ctx(self.conn, "reading a quantity")
     }
@@ -283,7 +307,10 @@ impl<'c> PositionRepository<'c> {
     /// Deletes the position only if its quantity is zero (GC).
     pub fn delete_if_zero(&self, symbol: &str) -> Result<usize> {
         self.conn
-            .execute("DELETE FROM positions WHERE symbol = ?1 AND quantity = 0", [normalize_symbol(symbol)])
+            .execute(
+                "DELETE FROM positions WHERE symbol = ?1 AND quantity = 0",
+                [normalize_symbol(symbol)],
+            )
             .ctx(self.conn, "deleting a position")
     }
 }
@@ -345,22 +372,53 @@ macro_rules! score_columns {
 }
 
 score_columns!(
-    long_term_score, fundamentals_score, opportunity_score, dividends_score, short_term_score, technicals_score,
-    opinion_score, diversification_score, quality_score, cagr_5y, cagr_10y, sharpe, sortino, max_drawdown, volatility,
-    rsi_14, ema_200, bollinger_position, below_52w_high, momentum, dividend_yield, five_year_avg_dividend_yield,
-    payout_ratio, financial_strength, consistency_score, dividend_consistency
+    long_term_score,
+    fundamentals_score,
+    opportunity_score,
+    dividends_score,
+    short_term_score,
+    technicals_score,
+    opinion_score,
+    diversification_score,
+    quality_score,
+    cagr_5y,
+    cagr_10y,
+    sharpe,
+    sortino,
+    max_drawdown,
+    volatility,
+    rsi_14,
+    ema_200,
+    bollinger_position,
+    below_52w_high,
+    momentum,
+    dividend_yield,
+    five_year_avg_dividend_yield,
+    payout_ratio,
+    financial_strength,
+    consistency_score,
+    dividend_consistency
 );
 
 fn score_column_list() -> String {
     let mut cols = vec!["symbol", "total_score"];
     cols.extend_from_slice(SCORE_FLOAT_COLUMNS);
-    cols.extend_from_slice(&["sub_scores", "defaulted_inputs", "history_days", "history_months", "price_date", "calculated_at"]);
+    cols.extend_from_slice(&[
+        "sub_scores",
+        "defaulted_inputs",
+        "history_days",
+        "history_months",
+        "price_date",
+        "calculated_at",
+    ]);
     cols.join(", ")
 }
 
 fn score_from_row(row: &Row<'_>) -> rusqlite::Result<Score> {
     let n = SCORE_FLOAT_COLUMNS.len();
-    let floats = (0..n).map(|i| row.get::<_, Option<f64>>(2 + i)).collect::<rusqlite::Result<Vec<_>>>()?;
+    let floats = (0..n)
+        .map(|i| row.get::<_, Option<f64>>(2 + i))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut score = Score {
         symbol: row.get(0)?,
         total_score: row.get(1)?,
@@ -415,7 +473,9 @@ impl<'c> ScoreRepository<'c> {
     }
 
     pub fn get(&self, symbol: &str) -> Result<Option<Score>> {
-        Ok(self.select("WHERE symbol = ?1", [normalize_symbol(symbol)])?.pop())
+        Ok(self
+            .select("WHERE symbol = ?1", [normalize_symbol(symbol)])?
+            .pop())
     }
     pub fn all(&self) -> Result<Vec<Score>> {
         self.select("ORDER BY symbol", [])
@@ -427,14 +487,29 @@ impl<'c> ScoreRepository<'c> {
     /// Replaces a security's score row (every column named).
     pub fn replace(&self, score: &Score, at: Instant) -> Result<()> {
         let columns = score_column_list();
-        let placeholders = (1..=columns.split(", ").count()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
-        let mut values: Vec<rusqlite::types::Value> = vec![normalize_symbol(&score.symbol).into(), score.total_score.into()];
-        values.extend(score_floats(score).into_iter().map(rusqlite::types::Value::from));
+        let placeholders = (1..=columns.split(", ").count())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut values: Vec<rusqlite::types::Value> = vec![
+            normalize_symbol(&score.symbol).into(),
+            score.total_score.into(),
+        ];
+        values.extend(
+            score_floats(score)
+                .into_iter()
+                .map(rusqlite::types::Value::from),
+        );
         values.push(score.sub_scores.clone().into());
         values.push(score.defaulted_inputs.clone().into());
         values.push(score.history_days.into());
         values.push(score.history_months.into());
-        values.push(score.price_date.map(|d| d.format("%Y-%m-%d").to_string()).into());
+        values.push(
+            score
+                .price_date
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .into(),
+        );
         values.push(super::values::format_instant(score.calculated_at.unwrap_or(at)).into());
         self.conn
             .execute(
@@ -446,10 +521,17 @@ impl<'c> ScoreRepository<'c> {
     }
 
     pub fn delete(&self, symbol: &str) -> Result<usize> {
-        self.conn.execute("DELETE FROM scores WHERE symbol = ?1", [normalize_symbol(symbol)]).ctx(self.conn, "deleting a score")
+        self.conn
+            .execute(
+                "DELETE FROM scores WHERE symbol = ?1",
+                [normalize_symbol(symbol)],
+            )
+            .ctx(self.conn, "deleting a score")
     }
     pub fn delete_all(&self) -> Result<usize> {
-        self.conn.execute("DELETE FROM scores", []).ctx(self.conn, "deleting scores")
+        self.conn
+            .execute("DELETE FROM scores", [])
+            .ctx(self.conn, "deleting scores")
     }
 
     pub fn put_metric(&self, m: &Metric) -> Result<()> {
@@ -468,7 +550,9 @@ impl<'c> ScoreRepository<'c> {
         collect_rows(
             self.conn,
             "reading metrics",
-            &format!("SELECT symbol, metric, value, calculated_at, expires_at, source FROM calculated_metrics {filter}"),
+            &format!(
+                "SELECT symbol, metric, value, calculated_at, expires_at, source FROM calculated_metrics {filter}"
+            ),
             params,
             |r| {
                 Ok(Metric {
@@ -502,7 +586,10 @@ impl<'c> ScoreRepository<'c> {
 
     pub fn delete_expired_metrics(&self, now: Instant) -> Result<usize> {
         self.conn
-            .execute("DELETE FROM calculated_metrics WHERE expires_at IS NOT NULL AND expires_at <= ?1", [Ts(now)])
+            .execute(
+                "DELETE FROM calculated_metrics WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                [Ts(now)],
+            )
             .ctx(self.conn, "deleting expired metrics")
     }
 
@@ -511,9 +598,14 @@ impl<'c> ScoreRepository<'c> {
         let symbol = normalize_symbol(symbol);
         write_tx(self.conn, "purging scores", |conn| {
             Ok(ScorePurge {
-                scores: conn.execute("DELETE FROM scores WHERE symbol = ?1", [&symbol]).ctx(conn, "purging scores")?,
+                scores: conn
+                    .execute("DELETE FROM scores WHERE symbol = ?1", [&symbol])
+                    .ctx(conn, "purging scores")?,
                 calculated_metrics: conn
-                    .execute("DELETE FROM calculated_metrics WHERE symbol = ?1", [&symbol])
+                    .execute(
+                        "DELETE FROM calculated_metrics WHERE symbol = ?1",
+                        [&symbol],
+                    )
                     .ctx(conn, "purging metrics")?,
             })
         })
@@ -614,26 +706,40 @@ impl<'c> PortfolioRepository<'c> {
         Ok(rows)
     }
     pub fn range(&self, start: NaiveDate, end: NaiveDate) -> Result<Vec<Snapshot>> {
-        self.select("WHERE date BETWEEN ?1 AND ?2 ORDER BY date", params![Day(start), Day(end)])
+        self.select(
+            "WHERE date BETWEEN ?1 AND ?2 ORDER BY date",
+            params![Day(start), Day(end)],
+        )
     }
     pub fn latest_cash_balance(&self) -> Result<Option<f64>> {
         Ok(self.latest()?.map(|s| s.cash_balance))
     }
     /// Change of `total_value` between the newest snapshot and the newest one at least `days` older.
     pub fn value_change(&self, days: i64) -> Result<Option<f64>> {
-        let Some(latest) = self.latest()? else { return Ok(None) };
-        let before = self.select("WHERE date <= ?1 ORDER BY date DESC LIMIT 1", [Day(latest.date - Duration::days(days))])?;
+        let Some(latest) = self.latest()? else {
+            return Ok(None);
+        };
+        let before = self.select(
+            "WHERE date <= ?1 ORDER BY date DESC LIMIT 1",
+            [Day(latest.date - Duration::days(days))],
+        )?;
         Ok(before.first().map(|b| latest.total_value - b.total_value))
     }
     pub fn delete_before(&self, date: NaiveDate) -> Result<usize> {
         self.conn
-            .execute("DELETE FROM portfolio_snapshots WHERE date < ?1", [Day(date)])
+            .execute(
+                "DELETE FROM portfolio_snapshots WHERE date < ?1",
+                [Day(date)],
+            )
             .ctx(self.conn, "deleting snapshots")
     }
     pub fn set_annual_turnover(&self, date: NaiveDate, value: f64) -> Result<bool> {
         let n = self
             .conn
-            .execute("UPDATE portfolio_snapshots SET annual_turnover = ?2 WHERE date = ?1", params![Day(date), value])
+            .execute(
+                "UPDATE portfolio_snapshots SET annual_turnover = ?2 WHERE date = ?1",
+                params![Day(date), value],
+            )
             .ctx(self.conn, "writing turnover")?;
         Ok(n > 0)
     }
@@ -671,8 +777,16 @@ impl<'c> TurnoverTracker<'c> {
         if mean <= 0.0 {
             return Ok(None);
         }
-        let from = start.succ_opt().unwrap_or(start).and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-        let to = end_date.and_hms_opt(23, 59, 59).expect("end of day").and_utc();
+        let from = start
+            .succ_opt()
+            .unwrap_or(start)
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc();
+        let to = end_date
+            .and_hms_opt(23, 59, 59)
+            .expect("end of day")
+            .and_utc();
         let (mut buys, mut sells) = (Decimal::ZERO, Decimal::ZERO);
         for t in self.trades.range(from, to, Modes::LiveOnly)? {
             let value = t.value_eur.unwrap_or_default();

@@ -102,7 +102,13 @@ pub static SPEC: DbSpec = DbSpec {
     application_id: 0x4154_5205,
     profile: STANDARD_PROFILE,
     migrations: &[M::up(MIGRATION_1)],
-    tables: &["allocation_settings", "bucket_balances", "bucket_transactions", "buckets", "satellite_settings"],
+    tables: &[
+        "allocation_settings",
+        "bucket_balances",
+        "bucket_transactions",
+        "buckets",
+        "satellite_settings",
+    ],
 };
 
 /// The bucket that always exists.
@@ -131,7 +137,11 @@ impl TxType {
     /// The change a transaction of `amount` makes to the balance.
     pub fn effect(self, amount: Decimal) -> Decimal {
         match self {
-            TxType::Deposit | TxType::TransferIn | TxType::TradeSell | TxType::Dividend | TxType::Reallocation => amount,
+            TxType::Deposit
+            | TxType::TransferIn
+            | TxType::TradeSell
+            | TxType::Dividend
+            | TxType::Reallocation => amount,
             TxType::TradeBuy | TxType::TransferOut => -amount,
         }
     }
@@ -281,7 +291,13 @@ impl<'c> BucketRepository<'c> {
     }
 
     fn select(&self, filter: &str, params: impl rusqlite::Params) -> Result<Vec<Bucket>> {
-        collect_rows(self.conn, "reading buckets", &format!("SELECT {BUCKET_COLUMNS} FROM buckets {filter}"), params, bucket_from_row)
+        collect_rows(
+            self.conn,
+            "reading buckets",
+            &format!("SELECT {BUCKET_COLUMNS} FROM buckets {filter}"),
+            params,
+            bucket_from_row,
+        )
     }
 
     pub fn get(&self, id: &str) -> Result<Option<Bucket>> {
@@ -293,7 +309,10 @@ impl<'c> BucketRepository<'c> {
     }
     /// Buckets that take part in planning (not retired or paused).
     pub fn active(&self) -> Result<Vec<Bucket>> {
-        self.select("WHERE status NOT IN ('retired','paused') ORDER BY id <> 'core', id", [])
+        self.select(
+            "WHERE status NOT IN ('retired','paused') ORDER BY id <> 'core', id",
+            [],
+        )
     }
     pub fn by_type(&self, bucket_type: BucketType) -> Result<Vec<Bucket>> {
         self.select("WHERE type = ?1 ORDER BY id", [bucket_type])
@@ -305,13 +324,17 @@ impl<'c> BucketRepository<'c> {
         self.by_type(BucketType::Satellite)
     }
     pub fn core(&self) -> Result<Bucket> {
-        self.get(CORE)?.ok_or_else(|| StoreError::invalid("satellites.db", "the core bucket is missing"))
+        self.get(CORE)?
+            .ok_or_else(|| StoreError::invalid("satellites.db", "the core bucket is missing"))
     }
 
     /// Creates a satellite (the core bucket exists from migration 1).
     pub fn create(&self, b: &Bucket) -> Result<()> {
         if b.bucket_type != BucketType::Satellite || b.id == CORE {
-            return Err(StoreError::invalid(format!("bucket {}", b.id), "only satellites can be created"));
+            return Err(StoreError::invalid(
+                format!("bucket {}", b.id),
+                "only satellites can be created",
+            ));
         }
         self.conn
             .execute(
@@ -343,7 +366,9 @@ impl<'c> BucketRepository<'c> {
 
     pub fn update(&self, id: &str, patch: &BucketPatch, at: Instant) -> Result<bool> {
         write_tx(self.conn, "updating a bucket", |conn| {
-            let Some(mut b) = BucketRepository::new(conn).get(id)? else { return Ok(false) };
+            let Some(mut b) = BucketRepository::new(conn).get(id)? else {
+                return Ok(false);
+            };
             let p = patch.clone();
             if let Some(v) = p.name {
                 b.name = v;
@@ -373,12 +398,21 @@ impl<'c> BucketRepository<'c> {
         })
     }
 
-    fn touch(&self, sql: &str, params: impl rusqlite::Params, context: &'static str) -> Result<bool> {
+    fn touch(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        context: &'static str,
+    ) -> Result<bool> {
         Ok(self.conn.execute(sql, params).ctx(self.conn, context)? > 0)
     }
 
     pub fn set_status(&self, id: &str, status: BucketStatus, at: Instant) -> Result<bool> {
-        self.touch("UPDATE buckets SET status = ?2, updated_at = ?3 WHERE id = ?1", params![id, status, Ts(at)], "setting a status")
+        self.touch(
+            "UPDATE buckets SET status = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, status, Ts(at)],
+            "setting a status",
+        )
     }
 
     /// Counts one more loss; returns the new streak.
@@ -394,7 +428,11 @@ impl<'c> BucketRepository<'c> {
     }
 
     pub fn reset_losses(&self, id: &str, at: Instant) -> Result<bool> {
-        self.touch("UPDATE buckets SET consecutive_losses = 0, updated_at = ?2 WHERE id = ?1", params![id, Ts(at)], "resetting losses")
+        self.touch(
+            "UPDATE buckets SET consecutive_losses = 0, updated_at = ?2 WHERE id = ?1",
+            params![id, Ts(at)],
+            "resetting losses",
+        )
     }
 
     /// Raises the high-water mark; a lower value changes nothing.
@@ -408,49 +446,73 @@ impl<'c> BucketRepository<'c> {
     }
 
     pub fn set_agent(&self, id: &str, agent_id: Option<&str>, at: Instant) -> Result<bool> {
-        self.touch("UPDATE buckets SET agent_id = ?2, updated_at = ?3 WHERE id = ?1", params![id, agent_id, Ts(at)], "setting an agent")
+        self.touch(
+            "UPDATE buckets SET agent_id = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, agent_id, Ts(at)],
+            "setting an agent",
+        )
     }
 
     /// Deletes a satellite that never held cash; the core bucket and buckets with history are retired instead.
     pub fn delete(&self, id: &str) -> Result<bool> {
         if id == CORE {
-            return Err(StoreError::invalid("bucket core", "the core bucket cannot be deleted"));
+            return Err(StoreError::invalid(
+                "bucket core",
+                "the core bucket cannot be deleted",
+            ));
         }
         write_tx(self.conn, "deleting a bucket", |conn| {
             let history: i64 = conn
-                .query_row("SELECT count(*) FROM bucket_transactions WHERE bucket_id = ?1", [id], |r| r.get(0))
+                .query_row(
+                    "SELECT count(*) FROM bucket_transactions WHERE bucket_id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
                 .ctx(conn, "deleting a bucket")?;
             let balances = BalanceRepository::new(conn).balances(id)?;
             if history > 0 || balances.values().any(|b| !b.is_zero()) {
-                return Err(StoreError::invalid(format!("bucket {id}"), "has cash history; retire it instead"));
+                return Err(StoreError::invalid(
+                    format!("bucket {id}"),
+                    "has cash history; retire it instead",
+                ));
             }
-            conn.execute("DELETE FROM bucket_balances WHERE bucket_id = ?1", [id]).ctx(conn, "deleting a bucket")?;
-            Ok(conn.execute("DELETE FROM buckets WHERE id = ?1", [id]).ctx(conn, "deleting a bucket")? > 0)
+            conn.execute("DELETE FROM bucket_balances WHERE bucket_id = ?1", [id])
+                .ctx(conn, "deleting a bucket")?;
+            Ok(conn
+                .execute("DELETE FROM buckets WHERE id = ?1", [id])
+                .ctx(conn, "deleting a bucket")?
+                > 0)
         })
     }
 
     pub fn settings(&self, id: &str) -> Result<Option<SatelliteSettings>> {
         self.conn
-            .query_row(&format!("SELECT {SETTINGS_COLUMNS} FROM satellite_settings WHERE satellite_id = ?1"), [id], |r| {
-                Ok(SatelliteSettings {
-                    satellite_id: r.get(0)?,
-                    preset: r.get(1)?,
-                    risk_appetite: r.get(2)?,
-                    hold_duration: r.get(3)?,
-                    entry_style: r.get(4)?,
-                    position_spread: r.get(5)?,
-                    profit_taking: r.get(6)?,
-                    trailing_stops: r.get(7)?,
-                    follow_regime: r.get(8)?,
-                    auto_harvest: r.get(9)?,
-                    pause_high_volatility: r.get(10)?,
-                    dividend_handling: r.get(11)?,
-                    risk_free_rate: r.get(12)?,
-                    sortino_mar: r.get(13)?,
-                    evaluation_period_days: r.get(14)?,
-                    volatility_window: r.get(15)?,
-                })
-            })
+            .query_row(
+                &format!(
+                    "SELECT {SETTINGS_COLUMNS} FROM satellite_settings WHERE satellite_id = ?1"
+                ),
+                [id],
+                |r| {
+                    Ok(SatelliteSettings {
+                        satellite_id: r.get(0)?,
+                        preset: r.get(1)?,
+                        risk_appetite: r.get(2)?,
+                        hold_duration: r.get(3)?,
+                        entry_style: r.get(4)?,
+                        position_spread: r.get(5)?,
+                        profit_taking: r.get(6)?,
+                        trailing_stops: r.get(7)?,
+                        follow_regime: r.get(8)?,
+                        auto_harvest: r.get(9)?,
+                        pause_high_volatility: r.get(10)?,
+                        dividend_handling: r.get(11)?,
+                        risk_free_rate: r.get(12)?,
+                        sortino_mar: r.get(13)?,
+                        evaluation_period_days: r.get(14)?,
+                        volatility_window: r.get(15)?,
+                    })
+                },
+            )
             .optional()
             .ctx(self.conn, "reading satellite settings")
     }
@@ -486,7 +548,11 @@ impl<'c> BucketRepository<'c> {
     }
 
     pub fn delete_settings(&self, id: &str) -> Result<bool> {
-        self.touch("DELETE FROM satellite_settings WHERE satellite_id = ?1", [id], "deleting satellite settings")
+        self.touch(
+            "DELETE FROM satellite_settings WHERE satellite_id = ?1",
+            [id],
+            "deleting satellite settings",
+        )
     }
 }
 
@@ -515,9 +581,11 @@ impl<'c> BalanceRepository<'c> {
     pub fn balance(&self, bucket: &str, currency: &str) -> Result<Decimal> {
         let found: Option<Dec> = self
             .conn
-            .query_row("SELECT balance FROM bucket_balances WHERE bucket_id = ?1 AND currency = ?2", [bucket, currency], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT balance FROM bucket_balances WHERE bucket_id = ?1 AND currency = ?2",
+                [bucket, currency],
+                |r| r.get(0),
+            )
             .optional()
             .ctx(self.conn, "reading a balance")?;
         Ok(found.map(|d| d.0).unwrap_or_default())
@@ -553,12 +621,22 @@ impl<'c> BalanceRepository<'c> {
     }
 
     pub fn currencies(&self) -> Result<Vec<String>> {
-        collect_rows(self.conn, "reading balances", "SELECT DISTINCT currency FROM bucket_balances ORDER BY currency", [], |r| {
-            r.get(0)
-        })
+        collect_rows(
+            self.conn,
+            "reading balances",
+            "SELECT DISTINCT currency FROM bucket_balances ORDER BY currency",
+            [],
+            |r| r.get(0),
+        )
     }
 
-    fn write_balance(conn: &Connection, bucket: &str, currency: &str, balance: Decimal, at: Instant) -> Result<()> {
+    fn write_balance(
+        conn: &Connection,
+        bucket: &str,
+        currency: &str,
+        balance: Decimal,
+        at: Instant,
+    ) -> Result<()> {
         conn.execute(
             "INSERT INTO bucket_balances (bucket_id, currency, balance, last_updated) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT(bucket_id, currency) DO UPDATE SET balance = excluded.balance, last_updated = excluded.last_updated",
@@ -581,10 +659,14 @@ impl<'c> BalanceRepository<'c> {
     /// Applies one transaction to its balance and records it, in one transaction. Returns the new balance.
     pub fn adjust(&self, t: &BucketTransaction) -> Result<Decimal> {
         if t.tx_type != TxType::Reallocation && t.amount.is_sign_negative() {
-            return Err(StoreError::invalid(format!("{} of {}", t.tx_type, t.amount), "amounts are magnitudes; the type gives the sign"));
+            return Err(StoreError::invalid(
+                format!("{} of {}", t.tx_type, t.amount),
+                "amounts are magnitudes; the type gives the sign",
+            ));
         }
         write_tx(self.conn, "adjusting a balance", |conn| {
-            let new_balance = BalanceRepository::new(conn).balance(&t.bucket_id, &t.currency)? + t.tx_type.effect(t.amount);
+            let new_balance = BalanceRepository::new(conn).balance(&t.bucket_id, &t.currency)?
+                + t.tx_type.effect(t.amount);
             Self::write_balance(conn, &t.bucket_id, &t.currency, new_balance, t.created_at)?;
             Self::append(conn, t)?;
             Ok(new_balance)
@@ -592,7 +674,14 @@ impl<'c> BalanceRepository<'c> {
     }
 
     /// Sets a balance; the trail gets a `reallocation` row with the signed difference.
-    pub fn set_balance(&self, bucket: &str, currency: &str, amount: Decimal, description: Option<&str>, at: Instant) -> Result<()> {
+    pub fn set_balance(
+        &self,
+        bucket: &str,
+        currency: &str,
+        amount: Decimal,
+        description: Option<&str>,
+        at: Instant,
+    ) -> Result<()> {
         write_tx(self.conn, "setting a balance", |conn| {
             let old = BalanceRepository::new(conn).balance(bucket, currency)?;
             Self::write_balance(conn, bucket, currency, amount, at)?;
@@ -612,7 +701,15 @@ impl<'c> BalanceRepository<'c> {
     }
 
     /// Moves cash between buckets: `transfer_out` + `transfer_in` in one transaction.
-    pub fn transfer(&self, from: &str, to: &str, currency: &str, amount: Decimal, description: Option<&str>, at: Instant) -> Result<()> {
+    pub fn transfer(
+        &self,
+        from: &str,
+        to: &str,
+        currency: &str,
+        amount: Decimal,
+        description: Option<&str>,
+        at: Instant,
+    ) -> Result<()> {
         let leg = |bucket: &str, tx_type| BucketTransaction {
             bucket_id: bucket.to_owned(),
             tx_type,
@@ -629,11 +726,17 @@ impl<'c> BalanceRepository<'c> {
         })
     }
 
-    fn transactions_where(&self, filter: &str, params: impl rusqlite::Params) -> Result<Vec<Stored<BucketTransaction>>> {
+    fn transactions_where(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<Stored<BucketTransaction>>> {
         collect_rows(
             self.conn,
             "reading bucket transactions",
-            &format!("SELECT id, bucket_id, type, amount, currency, description, created_at FROM bucket_transactions {filter}"),
+            &format!(
+                "SELECT id, bucket_id, type, amount, currency, description, created_at FROM bucket_transactions {filter}"
+            ),
             params,
             |r| {
                 Ok(Stored {
@@ -652,14 +755,25 @@ impl<'c> BalanceRepository<'c> {
     }
 
     /// A bucket's trail, newest first, optionally of one type.
-    pub fn transactions(&self, bucket: &str, limit: usize, offset: usize, tx_type: Option<TxType>) -> Result<Vec<Stored<BucketTransaction>>> {
+    pub fn transactions(
+        &self,
+        bucket: &str,
+        limit: usize,
+        offset: usize,
+        tx_type: Option<TxType>,
+    ) -> Result<Vec<Stored<BucketTransaction>>> {
         self.transactions_where(
             "WHERE bucket_id = ?1 AND (?2 IS NULL OR type = ?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4",
             params![bucket, tx_type, limit as i64, offset as i64],
         )
     }
 
-    pub fn recent_transactions(&self, bucket: &str, days: i64, now: Instant) -> Result<Vec<Stored<BucketTransaction>>> {
+    pub fn recent_transactions(
+        &self,
+        bucket: &str,
+        days: i64,
+        now: Instant,
+    ) -> Result<Vec<Stored<BucketTransaction>>> {
         self.transactions_where(
             "WHERE bucket_id = ?1 AND created_at >= ?2 ORDER BY id DESC",
             params![bucket, Ts(now - Duration::days(days))],
@@ -668,7 +782,11 @@ impl<'c> BalanceRepository<'c> {
 
     pub fn allocation_setting(&self, key: &str) -> Result<Option<f64>> {
         self.conn
-            .query_row("SELECT value FROM allocation_settings WHERE key = ?1", [key], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM allocation_settings WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
             .optional()
             .ctx(self.conn, "reading an allocation setting")
     }
@@ -684,9 +802,13 @@ impl<'c> BalanceRepository<'c> {
     }
 
     pub fn allocation_settings(&self) -> Result<BTreeMap<String, f64>> {
-        let rows = collect_rows(self.conn, "reading allocation settings", "SELECT key, value FROM allocation_settings ORDER BY key", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+        let rows = collect_rows(
+            self.conn,
+            "reading allocation settings",
+            "SELECT key, value FROM allocation_settings ORDER BY key",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         Ok(rows.into_iter().collect())
     }
 }

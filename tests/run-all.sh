@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Runs every check of Arduino Trader, exactly as CI does (.ci/run calls this and nothing else):
+#   formatting, clippy -D warnings, all host tests, the aarch64 board build run under qemu-user,
+#   and (once it exists) the firmware build.
+# It installs what it needs when it can (rustup components and targets, the Debian packages of
+# hardware.md §7.1) and says clearly what it skipped when it cannot. Exit code 0 only when every step ran
+# and passed; a skipped step is reported but only fails the run under CI (CI=true).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+skipped=()
+step() { printf '\n==> %s\n' "$*"; }
+skip() { skipped+=("$1"); printf 'SKIPPED: %s\n' "$1"; }
+
+step "toolchain"
+for component in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^${component}" || rustup component add "$component"
+done
+for target in aarch64-unknown-linux-gnu thumbv8m.main-none-eabihf; do
+  if ! rustup target list --installed | grep -qx "$target"; then
+    rustup target add "$target" || skip "rustup target $target (could not be installed)"
+  fi
+done
+
+# hardware.md §7.1: the cross linker and C library for the board build, qemu-user to run it, qemu-system-arm
+# for the firmware tests. (Installing qemu-system-arm 7.2 may remove a backports qemu-utils; nothing needs it.)
+packages=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static qemu-system-arm)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    step "installing Debian packages: ${missing[*]}"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; then
+      skip "Debian packages ${missing[*]} (apt-get failed)"
+    fi
+  else
+    skip "Debian packages ${missing[*]} (not root: install them with apt-get to run the board build)"
+  fi
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "board build: trader for aarch64-unknown-linux-gnu, run under qemu-aarch64-static"
+if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64-static >/dev/null \
+  && rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  cargo build --release --locked -p trader --target aarch64-unknown-linux-gnu
+  board_bin=target/aarch64-unknown-linux-gnu/release/trader
+  run_board() { qemu-aarch64-static -L /usr/aarch64-linux-gnu "$board_bin" "$@"; }
+  board_data=$(mktemp -d)
+  trap 'rm -rf "$board_data"' EXIT
+  run_board --version
+  run_board init --data "$board_data/data"
+  run_board health --data "$board_data/data" >/dev/null
+  echo "aarch64 binary: $(stat -c %s "$board_bin") bytes; --version, init and health pass under qemu"
+else
+  skip "board build (needs aarch64-linux-gnu-gcc, qemu-aarch64-static and the rustup target)"
+fi
+
+step "firmware"
+if [[ -f mcu-firmware/Cargo.toml ]]; then
+  (cd mcu-firmware && cargo build --release --locked)
+else
+  echo "mcu-firmware has no crate yet (see mcu-firmware/README.md); nothing to build"
+fi
+
+step "summary"
+if ((${#skipped[@]})); then
+  printf 'skipped: %s\n' "${skipped[@]}"
+  if [[ ${CI:-} == true ]]; then
+    echo "CI must run every step; failing."
+    exit 1
+  fi
+else
+  echo "every step ran and passed"
+fi
