@@ -1,1 +1,114 @@
-//! Helpers shared by the system tests.
+//! Helpers for the system tests: the real `trader` binary, real data directories, and digests of what the
+//! databases hold.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use std::sync::OnceLock;
+
+use rusqlite::{Connection, OpenFlags};
+
+/// The `trader` command line of this build. Integration tests of this package get it from cargo, freshly built
+/// (see `src/bin/trader_cli.rs`).
+pub fn trader_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test executable");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>/deps/<test>");
+        profile_dir.join("trader_cli")
+    })
+}
+
+/// Runs `trader` with these arguments.
+pub fn trader(args: &[&str]) -> Output {
+    Command::new(trader_bin())
+        .args(args)
+        .env_remove("TRADER_DATA")
+        .output()
+        .expect("running trader")
+}
+
+/// Standard output and error of a run, for assertion messages.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// An order-independent digest of every row of every table of a database file (hex SHA-256), read through
+/// a connection of its own. The connection is read-write (it writes nothing) so that closing it removes the
+/// `-wal`/`-shm` files a read-only connection would leave behind.
+pub fn content_digest(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .expect("opening for a digest");
+    let mut tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables.sort();
+    let mut hasher = Sha256::new();
+    for table in tables {
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")
+            .unwrap()
+            .query_map([&table], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let list = columns
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut rows: Vec<String> = conn
+            .prepare(&format!("SELECT {list} FROM \"{table}\""))
+            .unwrap()
+            .query_map([], |r| {
+                Ok((0..columns.len())
+                    .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
+                    .collect::<Vec<_>>()
+                    .join("\u{1f}"))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.sort();
+        hasher.update(table.as_bytes());
+        for row in rows {
+            hasher.update(row.as_bytes());
+            hasher.update(b"\n");
+        }
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// SHA-256 of every file directly in `dir` whose name ends with `.db`, `-wal` or `-shm`, by name.
+pub fn file_hashes(dir: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".db") || n.ends_with("-wal") || n.ends_with("-shm"))
+        .map(|n| {
+            let hash = trader::store::backup::sha256_file(&dir.join(&n)).unwrap();
+            (n, hash)
+        })
+        .collect();
+    out.sort();
+    out
+}

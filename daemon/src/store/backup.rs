@@ -611,6 +611,11 @@ pub fn restore(
     }
     fsync_dir(data)?;
     fsync_dir(&archive)?;
+    // The copies are rollback-journal files: the normal open procedure turns WAL back on and runs every check
+    // now, so a problem shows here rather than at the daemon's next start.
+    for &name in &chosen {
+        open::open_writer(data, name.spec(), open::Create::Never)?;
+    }
     let mut warnings = Vec::new();
     if chosen.len() < DbName::ALL.len() - 1 {
         warnings.push(format!(

@@ -168,13 +168,25 @@ pub struct DirLock {
 }
 
 /// A file named like one of the eight whose `application_id` is 0 and that holds tables is a legacy file.
+/// The identity is read from the file header (offset 68) so that looking never creates `-wal`/`-shm` files; only
+/// a file with id 0 is opened, read-only and immutable, to see whether it holds tables.
 fn is_legacy_database(path: &Path) -> bool {
-    let Ok(conn) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+    let mut header = [0u8; 100];
+    let read = File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
+    if read.is_err() || &header[..16] != b"SQLite format 3\0" {
+        return false;
+    }
+    let application_id = u32::from_be_bytes([header[68], header[69], header[70], header[71]]);
+    if application_id != 0 {
+        return false;
+    }
+    let uri = format!("file:{}?immutable=1", path.display());
+    let Ok(conn) = Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+    ) else {
         return false;
     };
-    let id: i64 = conn
-        .pragma_query_value(None, "application_id", |r| r.get(0))
-        .unwrap_or(-1);
     let tables: i64 = conn
         .query_row(
             "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
@@ -182,7 +194,7 @@ fn is_legacy_database(path: &Path) -> bool {
             |r| r.get(0),
         )
         .unwrap_or(0);
-    id == 0 && tables > 0
+    tables > 0
 }
 
 /// Creates a directory (and its parents) with mode 0700.
