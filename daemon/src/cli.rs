@@ -136,10 +136,7 @@ pub struct RestoreArgs {
 
 fn parse_db_name(text: &str) -> Result<DbName, String> {
     DbName::from_name(text).ok_or_else(|| {
-        format!(
-            "`{text}` is not a database; choose from {}",
-            DbName::ALL.map(|d| d.as_str()).join(", ")
-        )
+        format!("`{text}` is not a database; choose from {}", DbName::ALL.map(|d| d.as_str()).join(", "))
     })
 }
 
@@ -210,20 +207,13 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(value).expect("reports serialise")
-        );
+        println!("{}", serde_json::to_string_pretty(value).expect("reports serialise"));
     } else {
         print!("{}", text());
     }
@@ -280,11 +270,9 @@ pub fn run(cli: &Cli, clock: &dyn Clock) -> Outcome {
             let _lock = DataDir::new(data).lock()?;
             let store = Store::open(data, OpenMode::Existing)?;
             let (before, after) = maintenance::vacuum(&store, *name)?;
-            print(
-                cli.json,
-                &serde_json::json!({ "db": name, "bytes_before": before, "bytes_after": after }),
-                || format!("{name}.db: {before} → {after} bytes\n"),
-            );
+            print(cli.json, &serde_json::json!({ "db": name, "bytes_before": before, "bytes_after": after }), || {
+                format!("{name}.db: {before} → {after} bytes\n")
+            });
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -293,26 +281,16 @@ pub fn run(cli: &Cli, clock: &dyn Clock) -> Outcome {
 fn init(cli: &Cli, data: &Path) -> Outcome {
     let _lock = DataDir::new(data).lock()?;
     let store = Store::open(data, OpenMode::Init)?;
-    let created: Vec<DbName> = DbName::ALL
-        .into_iter()
-        .filter(|n| store.report(*n).created)
-        .collect();
+    let created: Vec<DbName> = DbName::ALL.into_iter().filter(|n| store.report(*n).created).collect();
     let report = serde_json::json!({ "data_dir": data, "created": created });
     print(cli.json, &report, || {
         if created.is_empty() {
-            format!(
-                "{}: all eight databases exist and pass quick_check; nothing to do\n",
-                data.display()
-            )
+            format!("{}: all eight databases exist and pass quick_check; nothing to do\n", data.display())
         } else {
             format!(
                 "{}: created {}\n",
                 data.display(),
-                created
-                    .iter()
-                    .map(|n| format!("{n}.db"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                created.iter().map(|n| format!("{n}.db")).collect::<Vec<_>>().join(", ")
             )
         }
     });
@@ -356,18 +334,11 @@ fn demo_data(cli: &Cli, data: &Path, args: &DemoArgs, clock: &dyn Clock) -> Outc
 
 fn health_cmd(cli: &Cli, data: &Path, clock: &dyn Clock) -> Outcome {
     if !data.is_dir() {
-        return Err(Failure(format!(
-            "{}: no such data directory",
-            data.display()
-        )));
+        return Err(Failure(format!("{}: no such data directory", data.display())));
     }
     let report = health::report(data, clock.now());
     print(cli.json, &report, || health::render(&report));
-    Ok(if report.healthy() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if report.healthy() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn backup_make(cli: &Cli, data: &Path, kind: BackupKind, clock: &dyn Clock) -> Outcome {
@@ -402,18 +373,14 @@ fn backup_make(cli: &Cli, data: &Path, kind: BackupKind, clock: &dyn Clock) -> O
         }
         Err(e) => {
             record_backup_error(data, kind, now, &e.to_string());
-            Err(Failure(format!(
-                "{kind} backup failed (older sets are kept): {e}"
-            )))
+            Err(Failure(format!("{kind} backup failed (older sets are kept): {e}")))
         }
     }
 }
 
 /// Keeps a failed backup's message for the health report; best effort.
 fn record_backup_error(data: &Path, kind: BackupKind, now: crate::store::Instant, error: &str) {
-    if let Ok(opened) =
-        crate::store::open::open_writer(data, DbName::Cache.spec(), crate::store::Create::Never)
-    {
+    if let Ok(opened) = crate::store::open::open_writer(data, DbName::Cache.spec(), crate::store::Create::Never) {
         let value = serde_json::json!({ "at": format_instant(now), "error": error }).to_string();
         let _ = crate::store::cache::CacheRepository::new(&opened.conn).put(
             &health::keys::backup_error(kind.as_str()),
@@ -437,25 +404,13 @@ fn backup_verify(cli: &Cli, data: &Path, dir: Option<&Path>) -> Outcome {
     print(cli.json, &report, || {
         let mut text = String::new();
         for f in &report.files {
-            let state = if f.problems.is_empty() {
-                "ok".to_owned()
-            } else {
-                f.problems.join("; ")
-            };
+            let state = if f.problems.is_empty() { "ok".to_owned() } else { f.problems.join("; ") };
             text.push_str(&format!("  {:<11} {state}\n", f.db));
         }
-        text.push_str(&format!(
-            "{}: {}\n",
-            set.display(),
-            if report.ok { "verified" } else { "FAILED" }
-        ));
+        text.push_str(&format!("{}: {}\n", set.display(), if report.ok { "verified" } else { "FAILED" }));
         text
     });
-    Ok(if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn restore(cli: &Cli, data: &Path, args: &RestoreArgs, clock: &dyn Clock) -> Outcome {
@@ -467,12 +422,7 @@ fn restore(cli: &Cli, data: &Path, args: &RestoreArgs, clock: &dyn Clock) -> Out
     print(cli.json, &report, || {
         format!(
             "restored {} from {}; the replaced files are in {}\n",
-            report
-                .restored
-                .iter()
-                .map(|n| format!("{n}.db"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            report.restored.iter().map(|n| format!("{n}.db")).collect::<Vec<_>>().join(", "),
             args.backup_dir.display(),
             report.archived_to.display()
         )
@@ -487,21 +437,13 @@ fn gc_cmd(cli: &Cli, data: &Path, args: &GcArgs, clock: &dyn Clock) -> Outcome {
         other => return Err(other.refusal(data).into()),
     }
     // A dry run only reads; it still refuses to race a running daemon's writes only when it would write.
-    let _lock = if args.dry_run {
-        None
-    } else {
-        Some(dir.lock()?)
-    };
+    let _lock = if args.dry_run { None } else { Some(dir.lock()?) };
     let dbs = GcDatabases::open(data)?;
     let now = clock.now();
     if args.orphans {
         let report = gc::purge_orphans(&dbs, now, args.dry_run)?;
         print(cli.json, &report, || {
-            let verb = if args.dry_run {
-                "would delete"
-            } else {
-                "deleted"
-            };
+            let verb = if args.dry_run { "would delete" } else { "deleted" };
             let mut text = String::new();
             for (symbol, rows) in &report.orphans {
                 let rows: Vec<String> = rows.iter().map(|(t, n)| format!("{t} {n}")).collect();
@@ -522,28 +464,16 @@ fn gc_cmd(cli: &Cli, data: &Path, args: &GcArgs, clock: &dyn Clock) -> Outcome {
             format_instant(report.run_at),
             report.grace_days,
             format_instant(report.cutoff),
-            if report.dry_run {
-                ", dry run: nothing changed"
-            } else {
-                ""
-            }
+            if report.dry_run { ", dry run: nothing changed" } else { "" }
         );
         for s in &report.securities {
-            let rows: Vec<String> = s
-                .rows
-                .iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|(t, n)| format!("{t} {n}"))
-                .collect();
+            let rows: Vec<String> = s.rows.iter().filter(|(_, n)| *n > 0).map(|(t, n)| format!("{t} {n}")).collect();
             text.push_str(&format!(
                 "  {:<14} {:<17} {}{}\n",
                 s.symbol,
                 s.action,
                 rows.join(", "),
-                s.detail
-                    .as_deref()
-                    .map(|d| format!(" {d}"))
-                    .unwrap_or_default()
+                s.detail.as_deref().map(|d| format!(" {d}")).unwrap_or_default()
             ));
         }
         let r = &report.retention;
@@ -554,11 +484,7 @@ fn gc_cmd(cli: &Cli, data: &Path, args: &GcArgs, clock: &dyn Clock) -> Outcome {
         text
     });
     let refused = report.securities.iter().any(|s| s.action == "error");
-    Ok(if refused {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if refused { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 fn security(cli: &Cli, data: &Path, cmd: &SecurityCommand, clock: &dyn Clock) -> Outcome {
@@ -570,10 +496,8 @@ fn security(cli: &Cli, data: &Path, cmd: &SecurityCommand, clock: &dyn Clock) ->
             print(cli.json, &list, || {
                 list.iter()
                     .map(|s| {
-                        let removed = s
-                            .removed_at
-                            .map(|at| format!("  removed {}", format_instant(at)))
-                            .unwrap_or_default();
+                        let removed =
+                            s.removed_at.map(|at| format!("  removed {}", format_instant(at))).unwrap_or_default();
                         format!(
                             "{:<14} {:<4} {:<40}{removed}\n",
                             s.symbol,
@@ -589,15 +513,9 @@ fn security(cli: &Cli, data: &Path, cmd: &SecurityCommand, clock: &dyn Clock) ->
                 return Err(Failure(format!("no security `{symbol}` in universe.db")));
             }
             let grace = gc::grace_days(store.conn(DbName::Config)).0;
-            print(
-                cli.json,
-                &serde_json::json!({ "removed": symbol, "grace_days": grace }),
-                || {
-                    format!(
-                        "{symbol} removed; its data is purged by GC after {grace} days unless you restore it\n"
-                    )
-                },
-            );
+            print(cli.json, &serde_json::json!({ "removed": symbol, "grace_days": grace }), || {
+                format!("{symbol} removed; its data is purged by GC after {grace} days unless you restore it\n")
+            });
         }
         SecurityCommand::Restore { symbol } => {
             if !securities.restore(symbol, clock.now())? {

@@ -69,19 +69,7 @@ const fn sec(
 use ProductType::{Equity, Etf};
 
 const UNIVERSE: [DemoSecurity; 25] = [
-    sec(
-        "AAPL.US",
-        "Apple Inc.",
-        Equity,
-        "United States",
-        "Technology",
-        "NasdaqGS",
-        "USD",
-        150.0,
-        0.12,
-        0.26,
-        0.005,
-    ),
+    sec("AAPL.US", "Apple Inc.", Equity, "United States", "Technology", "NasdaqGS", "USD", 150.0, 0.12, 0.26, 0.005),
     sec(
         "MSFT.US",
         "Microsoft Corporation",
@@ -108,19 +96,7 @@ const UNIVERSE: [DemoSecurity; 25] = [
         0.50,
         0.0005,
     ),
-    sec(
-        "JNJ.US",
-        "Johnson & Johnson",
-        Equity,
-        "United States",
-        "Healthcare",
-        "NYSE",
-        "USD",
-        160.0,
-        0.03,
-        0.16,
-        0.03,
-    ),
+    sec("JNJ.US", "Johnson & Johnson", Equity, "United States", "Healthcare", "NYSE", "USD", 160.0, 0.03, 0.16, 0.03),
     sec(
         "PG.US",
         "Procter & Gamble Company",
@@ -173,45 +149,9 @@ const UNIVERSE: [DemoSecurity; 25] = [
         0.28,
         0.035,
     ),
-    sec(
-        "SAP.EU",
-        "SAP SE",
-        Equity,
-        "Germany",
-        "Technology",
-        "XETRA",
-        "EUR",
-        120.0,
-        0.15,
-        0.25,
-        0.012,
-    ),
-    sec(
-        "SIE.EU",
-        "Siemens AG",
-        Equity,
-        "Germany",
-        "Industrials",
-        "XETRA",
-        "EUR",
-        140.0,
-        0.09,
-        0.24,
-        0.028,
-    ),
-    sec(
-        "ALV.EU",
-        "Allianz SE",
-        Equity,
-        "Germany",
-        "Financial Services",
-        "XETRA",
-        "EUR",
-        210.0,
-        0.09,
-        0.20,
-        0.05,
-    ),
+    sec("SAP.EU", "SAP SE", Equity, "Germany", "Technology", "XETRA", "EUR", 120.0, 0.15, 0.25, 0.012),
+    sec("SIE.EU", "Siemens AG", Equity, "Germany", "Industrials", "XETRA", "EUR", 140.0, 0.09, 0.24, 0.028),
+    sec("ALV.EU", "Allianz SE", Equity, "Germany", "Financial Services", "XETRA", "EUR", 210.0, 0.09, 0.20, 0.05),
     sec(
         "ASML.EU",
         "ASML Holding N.V.",
@@ -225,19 +165,7 @@ const UNIVERSE: [DemoSecurity; 25] = [
         0.35,
         0.01,
     ),
-    sec(
-        "AIR.EU",
-        "Airbus SE",
-        Equity,
-        "France",
-        "Industrials",
-        "Euronext Paris",
-        "EUR",
-        120.0,
-        0.10,
-        0.27,
-        0.014,
-    ),
+    sec("AIR.EU", "Airbus SE", Equity, "France", "Industrials", "Euronext Paris", "EUR", 120.0, 0.10, 0.27, 0.014),
     sec(
         "MC.EU",
         "LVMH Moët Hennessy Louis Vuitton",
@@ -251,32 +179,8 @@ const UNIVERSE: [DemoSecurity; 25] = [
         0.28,
         0.018,
     ),
-    sec(
-        "SAN.EU",
-        "Banco Santander S.A.",
-        Equity,
-        "Spain",
-        "Financial Services",
-        "BME",
-        "EUR",
-        3.5,
-        0.12,
-        0.30,
-        0.04,
-    ),
-    sec(
-        "OPAP.GR",
-        "OPAP S.A.",
-        Equity,
-        "Greece",
-        "Consumer Cyclical",
-        "Athens",
-        "EUR",
-        13.0,
-        0.08,
-        0.22,
-        0.07,
-    ),
+    sec("SAN.EU", "Banco Santander S.A.", Equity, "Spain", "Financial Services", "BME", "EUR", 3.5, 0.12, 0.30, 0.04),
+    sec("OPAP.GR", "OPAP S.A.", Equity, "Greece", "Consumer Cyclical", "Athens", "EUR", 13.0, 0.08, 0.22, 0.07),
     sec(
         "MYTIL.GR",
         "Metlen Energy & Metals S.A.",
@@ -329,32 +233,8 @@ const UNIVERSE: [DemoSecurity; 25] = [
         0.17,
         0.035,
     ),
-    sec(
-        "SHEL.UK",
-        "Shell plc",
-        Equity,
-        "United Kingdom",
-        "Energy",
-        "LSE",
-        "GBP",
-        22.0,
-        0.06,
-        0.25,
-        0.04,
-    ),
-    sec(
-        "XIAO.1810.AS",
-        "Xiaomi Corporation",
-        Equity,
-        "China",
-        "Technology",
-        "HKSE",
-        "HKD",
-        12.0,
-        0.20,
-        0.45,
-        0.0,
-    ),
+    sec("SHEL.UK", "Shell plc", Equity, "United Kingdom", "Energy", "LSE", "GBP", 22.0, 0.06, 0.25, 0.04),
+    sec("XIAO.1810.AS", "Xiaomi Corporation", Equity, "China", "Technology", "HKSE", "HKD", 12.0, 0.20, 0.45, 0.0),
     sec(
         "BYD.285.AS",
         "BYD Electronic (International) Co.",
@@ -412,12 +292,8 @@ const REMOVED: DemoSecurity = sec(
 );
 
 /// Units of each currency per 1 EUR at the start, and how much the rate wanders each day.
-const CURRENCIES: [(&str, f64, f64); 4] = [
-    ("USD", 1.08, 0.004),
-    ("DKK", 7.46, 0.0002),
-    ("GBP", 0.86, 0.003),
-    ("HKD", 8.45, 0.004),
-];
+const CURRENCIES: [(&str, f64, f64); 4] =
+    [("USD", 1.08, 0.004), ("DKK", 7.46, 0.0002), ("GBP", 0.86, 0.003), ("HKD", 8.45, 0.004)];
 
 /// How much a demo run made.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -434,9 +310,7 @@ pub struct DemoSummary {
 }
 
 fn dec(value: f64, dp: u32) -> Decimal {
-    Decimal::from_f64(value)
-        .unwrap_or_default()
-        .round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
+    Decimal::from_f64(value).unwrap_or_default().round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
 }
 
 fn cents(value: Decimal) -> Decimal {
@@ -464,26 +338,13 @@ struct Holding {
 }
 
 /// Fills an empty, initialised store. `progress` is called once per simulated month.
-pub fn fill(
-    store: &Store,
-    seed: u64,
-    end: Instant,
-    progress: &dyn Fn(&str),
-) -> Result<DemoSummary> {
+pub fn fill(store: &Store, seed: u64, end: Instant, progress: &dyn Fn(&str)) -> Result<DemoSummary> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let end_day = end.date_naive();
     let start_day = end_day - Duration::days(3 * 365);
-    let days: Vec<NaiveDate> = start_day
-        .iter_days()
-        .take_while(|d| *d <= end_day)
-        .filter(|d| is_trading_day(*d))
-        .collect();
-    let at = |day: NaiveDate, hour: u32| {
-        day.and_hms_opt(hour, 0, 0)
-            .expect("valid hour")
-            .and_utc()
-            .min(end)
-    };
+    let days: Vec<NaiveDate> =
+        start_day.iter_days().take_while(|d| *d <= end_day).filter(|d| is_trading_day(*d)).collect();
+    let at = |day: NaiveDate, hour: u32| day.and_hms_opt(hour, 0, 0).expect("valid hour").and_utc().min(end);
     let mut summary = DemoSummary::default();
 
     // Prices and FX as paths over the trading days.
@@ -496,8 +357,7 @@ pub fn fill(
         let path = days
             .iter()
             .map(|_| {
-                price *= (daily_drift - daily_vol * daily_vol / 2.0 + daily_vol * normal(&mut rng))
-                    .exp();
+                price *= (daily_drift - daily_vol * daily_vol / 2.0 + daily_vol * normal(&mut rng)).exp();
                 price = price.max(0.01);
                 price
             })
@@ -518,11 +378,7 @@ pub fn fill(
         );
     }
     let rate_on = |currency: &str, i: usize| -> Decimal {
-        if currency == "EUR" {
-            Decimal::ONE
-        } else {
-            dec(fx[currency][i], 4)
-        }
+        if currency == "EUR" { Decimal::ONE } else { dec(fx[currency][i], 4) }
     };
 
     // The universe, its groups and targets.
@@ -536,53 +392,28 @@ pub fn fill(
     let groups = store.groupings();
     let owned = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
     for (group, members, target) in [
-        (
-            "EU",
-            &[
-                "Germany",
-                "France",
-                "Netherlands",
-                "Spain",
-                "Greece",
-                "Denmark",
-                "Ireland",
-            ][..],
-            0.45,
-        ),
+        ("EU", &["Germany", "France", "Netherlands", "Spain", "Greece", "Denmark", "Ireland"][..], 0.45),
         ("US", &["United States"][..], 0.35),
         ("UK", &["United Kingdom"][..], 0.10),
         ("ASIA", &["China"][..], 0.10),
     ] {
         groups.set_country_group(group, &owned(members), end)?;
-        store
-            .allocations()
-            .upsert(TargetType::CountryGroup, group, target, end)?;
+        store.allocations().upsert(TargetType::CountryGroup, group, target, end)?;
     }
     for (group, members, target) in [
         ("Technology", &["Technology"][..], 0.30),
         ("Financials", &["Financial Services"][..], 0.15),
         ("Industrials", &["Industrials", "Utilities"][..], 0.15),
-        (
-            "Consumer",
-            &["Consumer Defensive", "Consumer Cyclical"][..],
-            0.15,
-        ),
+        ("Consumer", &["Consumer Defensive", "Consumer Cyclical"][..], 0.15),
         ("Health", &["Healthcare"][..], 0.10),
         ("Energy", &["Energy"][..], 0.05),
         ("Broad market", &["Diversified"][..], 0.10),
     ] {
         groups.set_industry_group(group, &owned(members), end)?;
-        store
-            .allocations()
-            .upsert(TargetType::IndustryGroup, group, target, end)?;
+        store.allocations().upsert(TargetType::IndustryGroup, group, target, end)?;
     }
     let settings = store.settings();
-    settings.set(
-        "trading_mode",
-        "research",
-        Some("demo data: never place real orders"),
-        end,
-    )?;
+    settings.set("trading_mode", "research", Some("demo data: never place real orders"), end)?;
     settings.set("timezone", "Europe/Athens", None, end)?;
 
     // History: daily bars, monthly aggregates, FX rates.
@@ -608,19 +439,15 @@ pub fn fill(
         summary.daily_prices += history.upsert_daily(symbol, &bars)?;
         history.rebuild_monthly(symbol)?;
     }
-    write_tx(
-        store.conn(crate::store::DbName::History),
-        "writing demo FX rates",
-        |conn| {
-            let rates = crate::store::history::ExchangeRateRepository::new(conn);
-            for (currency, path) in &fx {
-                for (day, rate) in days.iter().zip(path) {
-                    rates.upsert("EUR", currency, *day, *rate, "demo")?;
-                }
+    write_tx(store.conn(crate::store::DbName::History), "writing demo FX rates", |conn| {
+        let rates = crate::store::history::ExchangeRateRepository::new(conn);
+        for (currency, path) in &fx {
+            for (day, rate) in days.iter().zip(path) {
+                rates.upsert("EUR", currency, *day, *rate, "demo")?;
             }
-            Ok(())
-        },
-    )?;
+        }
+        Ok(())
+    })?;
     summary.exchange_rates = fx.len() * days.len();
 
     // The ledger: a day-by-day simulation of deposits, trades, dividends and snapshots.
@@ -655,36 +482,21 @@ pub fn fill(
         if new_month {
             last_month = Some(month);
             progress(&format!("{}-{:02}", month.0, month.1));
-            let amount = if i == 0 {
-                Decimal::new(20_000, 0)
-            } else {
-                Decimal::new(1_000, 0)
-            };
-            deposit(
-                &mut flows,
-                *day,
-                amount,
-                format!("demo-deposit-{}", day.format("%Y%m%d")),
-            );
+            let amount = if i == 0 { Decimal::new(20_000, 0) } else { Decimal::new(1_000, 0) };
+            deposit(&mut flows, *day, amount, format!("demo-deposit-{}", day.format("%Y%m%d")));
             cash += amount;
         }
         // Buys: the whole initial portfolio on day one, then one or two purchases each month.
         let buys: Vec<usize> = if i == 0 {
             (0..UNIVERSE.len()).filter(|k| k % 5 != 4).collect()
         } else if new_month {
-            (0..rng.random_range(1..=2))
-                .map(|_| rng.random_range(0..UNIVERSE.len()))
-                .collect()
+            (0..rng.random_range(1..=2)).map(|_| rng.random_range(0..UNIVERSE.len())).collect()
         } else {
             Vec::new()
         };
         for k in buys {
             let s = &UNIVERSE[k];
-            let budget = if i == 0 {
-                Decimal::new(1_000, 0)
-            } else {
-                Decimal::new(450, 0)
-            };
+            let budget = if i == 0 { Decimal::new(1_000, 0) } else { Decimal::new(450, 0) };
             order_no += 1;
             if let Some((trade, cost_eur)) = make_trade(
                 s,
@@ -713,17 +525,13 @@ pub fn fill(
                 .iter()
                 .filter(|(_, h)| h.quantity >= Decimal::TWO)
                 .max_by(|a, b| {
-                    let gain = |(sym, h): &(&&str, &Holding)| {
-                        prices[**sym][i] / (h.cost / h.quantity).to_f64().unwrap_or(1.0)
-                    };
+                    let gain =
+                        |(sym, h): &(&&str, &Holding)| prices[**sym][i] / (h.cost / h.quantity).to_f64().unwrap_or(1.0);
                     gain(a).total_cmp(&gain(b))
                 })
                 .map(|(sym, h)| (*sym, h.quantity));
             if let Some((symbol, quantity)) = best {
-                let s = UNIVERSE
-                    .iter()
-                    .find(|s| s.symbol == symbol)
-                    .expect("a demo security");
+                let s = UNIVERSE.iter().find(|s| s.symbol == symbol).expect("a demo security");
                 let sell_quantity = (quantity / Decimal::TWO).floor();
                 order_no += 1;
                 if let Some((trade, proceeds_eur)) = make_trade(
@@ -762,11 +570,7 @@ pub fn fill(
                 let rate = rate_on(s.currency, i);
                 let id = format!("demo-div-{}-{}", s.symbol, day.format("%Y%m%d"));
                 let flow = dividend_flow(s, *day, gross, rate, &id, at(*day, 12));
-                let tax = if s.currency == "USD" {
-                    cents(gross * Decimal::new(15, 2))
-                } else {
-                    Decimal::ZERO
-                };
+                let tax = if s.currency == "USD" { cents(gross * Decimal::new(15, 2)) } else { Decimal::ZERO };
                 let flow_id = store.cash_flows().insert(&flow)?.id();
                 let mut dividend = Dividend::paid(
                     s.symbol,
@@ -786,8 +590,7 @@ pub fn fill(
                 summary.cash_flows += 1;
                 cash += flow.amount_eur;
                 if !tax.is_zero() {
-                    let mut withholding =
-                        dividend_flow(s, *day, -tax, rate, &format!("{id}_tax"), at(*day, 12));
+                    let mut withholding = dividend_flow(s, *day, -tax, rate, &format!("{id}_tax"), at(*day, 12));
                     withholding.flow_type = FlowType::Tax;
                     withholding.type_doc_id = "tax".into();
                     withholding.transaction_type = Some("withholding_tax".into());
@@ -800,21 +603,14 @@ pub fn fill(
         let invested: f64 = holdings
             .iter()
             .map(|(sym, h)| {
-                let s = UNIVERSE
-                    .iter()
-                    .find(|s| s.symbol == *sym)
-                    .expect("a demo security");
-                h.quantity.to_f64().unwrap_or(0.0) * prices[sym][i]
-                    / rate_on(s.currency, i).to_f64().unwrap_or(1.0)
+                let s = UNIVERSE.iter().find(|s| s.symbol == *sym).expect("a demo security");
+                h.quantity.to_f64().unwrap_or(0.0) * prices[sym][i] / rate_on(s.currency, i).to_f64().unwrap_or(1.0)
             })
             .sum();
         let cost_eur: f64 = holdings
             .iter()
             .map(|(sym, h)| {
-                let s = UNIVERSE
-                    .iter()
-                    .find(|s| s.symbol == *sym)
-                    .expect("a demo security");
+                let s = UNIVERSE.iter().find(|s| s.symbol == *sym).expect("a demo security");
                 h.cost.to_f64().unwrap_or(0.0) / rate_on(s.currency, i).to_f64().unwrap_or(1.0)
             })
             .sum();
@@ -836,29 +632,20 @@ pub fn fill(
     summary.cash_flows += store.cash_flows().insert_batch(&flows)?;
 
     // Snapshots, then turnover for the newest.
-    write_tx(
-        store.conn(crate::store::DbName::Portfolio),
-        "writing demo snapshots",
-        |conn| {
-            let repo = crate::store::portfolio::PortfolioRepository::new(conn);
-            snapshots.iter().try_for_each(|s| repo.upsert(s))
-        },
-    )?;
+    write_tx(store.conn(crate::store::DbName::Portfolio), "writing demo snapshots", |conn| {
+        let repo = crate::store::portfolio::PortfolioRepository::new(conn);
+        snapshots.iter().try_for_each(|s| repo.upsert(s))
+    })?;
     summary.snapshots = snapshots.len();
     if let Some(turnover) = store.turnover().annual_turnover(end_day)? {
-        store
-            .snapshots()
-            .set_annual_turnover(*days.last().expect("days"), turnover)?;
+        store.snapshots().set_annual_turnover(*days.last().expect("days"), turnover)?;
     }
 
     // Positions and cash as the broker would report them at the end.
     let last = days.len() - 1;
     let mut positions = Vec::new();
     for (symbol, h) in holdings.iter().filter(|(_, h)| !h.quantity.is_zero()) {
-        let s = UNIVERSE
-            .iter()
-            .find(|s| s.symbol == *symbol)
-            .expect("a demo security");
+        let s = UNIVERSE.iter().find(|s| s.symbol == *symbol).expect("a demo security");
         let quantity = h.quantity.to_f64().unwrap_or(0.0);
         let avg_price = (h.cost / h.quantity).round_dp(4).to_f64().unwrap_or(0.0);
         let price = prices[symbol][last];
@@ -918,9 +705,7 @@ pub fn fill(
 }
 
 fn add_security(store: &Store, s: &DemoSecurity, at: Instant) -> Result<()> {
-    store
-        .securities()
-        .add(&Security::new(s.symbol, s.name, at))?;
+    store.securities().add(&Security::new(s.symbol, s.name, at))?;
     store.securities().update(
         s.symbol,
         &SecurityPatch {
@@ -989,10 +774,7 @@ fn make_trade(
 fn fee_flow(trade: &Trade, day: NaiveDate, rate: Decimal) -> CashFlow {
     let commission = trade.commission.unwrap_or_default();
     CashFlow {
-        transaction_id: format!(
-            "trade_fee_{}",
-            trade.order_id.as_deref().unwrap_or_default()
-        ),
+        transaction_id: format!("trade_fee_{}", trade.order_id.as_deref().unwrap_or_default()),
         type_doc_id: "trade_fee".into(),
         transaction_type: Some("trading_fee".into()),
         flow_type: FlowType::Fee,
@@ -1010,14 +792,7 @@ fn fee_flow(trade: &Trade, day: NaiveDate, rate: Decimal) -> CashFlow {
     }
 }
 
-fn dividend_flow(
-    s: &DemoSecurity,
-    day: NaiveDate,
-    amount: Decimal,
-    rate: Decimal,
-    id: &str,
-    at: Instant,
-) -> CashFlow {
+fn dividend_flow(s: &DemoSecurity, day: NaiveDate, amount: Decimal, rate: Decimal, id: &str, at: Instant) -> CashFlow {
     CashFlow {
         transaction_id: id.into(),
         type_doc_id: "corp_dividend".into(),

@@ -14,12 +14,7 @@ use trader::store::{DbName, Side};
 
 /// How long the load runs; the acceptance asks for 10 s (`TRADER_CONCURRENCY_SECS` shortens it locally).
 fn duration() -> Duration {
-    Duration::from_secs(
-        std::env::var("TRADER_CONCURRENCY_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(10),
-    )
+    Duration::from_secs(std::env::var("TRADER_CONCURRENCY_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(10))
 }
 
 fn position(symbol: &str, quantity: f64) -> Position {
@@ -54,8 +49,7 @@ async fn four_writers_and_four_readers_never_see_a_locked_database() {
     let reads = Arc::new(AtomicU64::new(0));
     let trades = Arc::new(AtomicU64::new(0));
     let deadline = tokio::time::Instant::now() + duration();
-    let record = |result: Result<(), String>, counter: &AtomicU64, errors: &AtomicU64| match result
-    {
+    let record = |result: Result<(), String>, counter: &AtomicU64, errors: &AtomicU64| match result {
         Ok(()) => {
             counter.fetch_add(1, Ordering::Relaxed);
         }
@@ -67,13 +61,8 @@ async fn four_writers_and_four_readers_never_see_a_locked_database() {
 
     let mut tasks = Vec::new();
     for w in 0..4u64 {
-        let (ledger, portfolio, errors, writes, trades) = (
-            ledger.clone(),
-            portfolio.clone(),
-            errors.clone(),
-            writes.clone(),
-            trades.clone(),
-        );
+        let (ledger, portfolio, errors, writes, trades) =
+            (ledger.clone(), portfolio.clone(), errors.clone(), writes.clone(), trades.clone());
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while tokio::time::Instant::now() < deadline {
@@ -84,25 +73,15 @@ async fn four_writers_and_four_readers_never_see_a_locked_database() {
                     ledger
                         .writer
                         .call(move |conn| {
-                            let t = trade(
-                                "SAP.EU",
-                                Side::Buy,
-                                "1",
-                                "10.5",
-                                Some(&id),
-                                "2026-01-02T10:00:00Z",
-                            );
-                            trader::store::ledger::TradeRepository::new(conn)
-                                .insert(&t)
-                                .map(|_| ())
+                            let t = trade("SAP.EU", Side::Buy, "1", "10.5", Some(&id), "2026-01-02T10:00:00Z");
+                            trader::store::ledger::TradeRepository::new(conn).insert(&t).map(|_| ())
                         })
                         .await
                 } else {
                     portfolio
                         .writer
                         .call(move |conn| {
-                            PositionRepository::new(conn)
-                                .upsert(&position(&format!("S{}.EU", n % 50), n as f64))
+                            PositionRepository::new(conn).upsert(&position(&format!("S{}.EU", n % 50), n as f64))
                         })
                         .await
                 };
@@ -115,23 +94,14 @@ async fn four_writers_and_four_readers_never_see_a_locked_database() {
         }));
     }
     for r in 0..4u64 {
-        let (ledger, portfolio, errors, reads) = (
-            ledger.clone(),
-            portfolio.clone(),
-            errors.clone(),
-            reads.clone(),
-        );
+        let (ledger, portfolio, errors, reads) = (ledger.clone(), portfolio.clone(), errors.clone(), reads.clone());
         tasks.push(tokio::spawn(async move {
             let mut last_count = 0i64;
             while tokio::time::Instant::now() < deadline {
                 let result = if r % 2 == 0 {
                     let count = ledger
                         .readers
-                        .read(|conn| {
-                            conn.query_row("SELECT count(*) FROM trades", [], |row| {
-                                row.get::<_, i64>(0)
-                            })
-                        })
+                        .read(|conn| conn.query_row("SELECT count(*) FROM trades", [], |row| row.get::<_, i64>(0)))
                         .await;
                     count.map_err(|e| e.to_string()).and_then(|c| {
                         // Readers see a growing, consistent ledger.
@@ -146,10 +116,7 @@ async fn four_writers_and_four_readers_never_see_a_locked_database() {
                     portfolio
                         .readers
                         .read(|conn| {
-                            PositionRepository::new(conn)
-                                .total_value_eur()
-                                .map(|_| ())
-                                .map_err(|e| e.to_string())
+                            PositionRepository::new(conn).total_value_eur().map(|_| ()).map_err(|e| e.to_string())
                         })
                         .await
                 };
@@ -160,25 +127,12 @@ async fn four_writers_and_four_readers_never_see_a_locked_database() {
     for task in tasks {
         task.await.unwrap();
     }
-    let (errors, writes, reads) = (
-        errors.load(Ordering::Relaxed),
-        writes.load(Ordering::Relaxed),
-        reads.load(Ordering::Relaxed),
-    );
+    let (errors, writes, reads) =
+        (errors.load(Ordering::Relaxed), writes.load(Ordering::Relaxed), reads.load(Ordering::Relaxed));
     eprintln!("{writes} writes and {reads} reads in {:?}", duration());
     assert_eq!(errors, 0);
-    assert!(
-        writes > 100 && reads > 100,
-        "the load did not run: {writes} writes, {reads} reads"
-    );
-    let stored = ledger
-        .readers
-        .read(|c| c.query_row("SELECT count(*) FROM trades", [], |r| r.get::<_, i64>(0)))
-        .await
-        .unwrap();
-    assert_eq!(
-        stored as u64,
-        trades.load(Ordering::Relaxed),
-        "every acknowledged trade is stored"
-    );
+    assert!(writes > 100 && reads > 100, "the load did not run: {writes} writes, {reads} reads");
+    let stored =
+        ledger.readers.read(|c| c.query_row("SELECT count(*) FROM trades", [], |r| r.get::<_, i64>(0))).await.unwrap();
+    assert_eq!(stored as u64, trades.load(Ordering::Relaxed), "every acknowledged trade is stored");
 }

@@ -16,10 +16,7 @@ const SYMBOL: &str = "INTC.US";
 /// A security with rows in every database GC touches, plus a trade and a dividend in the ledger.
 fn seed(store: &Store, held: f64) {
     let created = at("2025-01-01T00:00:00Z");
-    store
-        .securities()
-        .add(&Security::new(SYMBOL, "Intel", created))
-        .unwrap();
+    store.securities().add(&Security::new(SYMBOL, "Intel", created)).unwrap();
     let bars: Vec<DailyBar> = (1..=20)
         .map(|d| DailyBar {
             date: NaiveDate::from_ymd_opt(2025, 6, d).unwrap(),
@@ -34,17 +31,7 @@ fn seed(store: &Store, held: f64) {
         .collect();
     store.prices().upsert_daily(SYMBOL, &bars).unwrap();
     store.prices().rebuild_monthly(SYMBOL).unwrap();
-    store
-        .scores()
-        .replace(
-            &Score {
-                symbol: SYMBOL.into(),
-                total_score: 0.4,
-                ..Score::default()
-            },
-            created,
-        )
-        .unwrap();
+    store.scores().replace(&Score { symbol: SYMBOL.into(), total_score: 0.4, ..Score::default() }, created).unwrap();
     store
         .scores()
         .put_metric(&Metric {
@@ -110,78 +97,26 @@ fn seed(store: &Store, held: f64) {
             created,
         )
         .unwrap();
-    store
-        .cache()
-        .put("quote.INTC.US", "{}", None, Some(SYMBOL), created)
-        .unwrap();
-    store
-        .trades()
-        .insert(&trade(
-            SYMBOL,
-            Side::Buy,
-            "5",
-            "30",
-            Some("B-INTC"),
-            "2025-02-01T10:00:00Z",
-        ))
-        .unwrap();
+    store.cache().put("quote.INTC.US", "{}", None, Some(SYMBOL), created).unwrap();
+    store.trades().insert(&trade(SYMBOL, Side::Buy, "5", "30", Some("B-INTC"), "2025-02-01T10:00:00Z")).unwrap();
 }
 
 fn rows(store: &Store, db: DbName, sql: &str) -> i64 {
-    store
-        .conn(db)
-        .query_row(sql, [SYMBOL], |r| r.get(0))
-        .unwrap()
+    store.conn(db).query_row(sql, [SYMBOL], |r| r.get(0)).unwrap()
 }
 
 /// (daily, monthly, scores, metrics, positions, recommendations, cache rows, securities, trades)
 fn census(store: &Store) -> [i64; 9] {
     [
-        rows(
-            store,
-            DbName::History,
-            "SELECT count(*) FROM daily_prices WHERE symbol = ?1",
-        ),
-        rows(
-            store,
-            DbName::History,
-            "SELECT count(*) FROM monthly_prices WHERE symbol = ?1",
-        ),
-        rows(
-            store,
-            DbName::Portfolio,
-            "SELECT count(*) FROM scores WHERE symbol = ?1",
-        ),
-        rows(
-            store,
-            DbName::Portfolio,
-            "SELECT count(*) FROM calculated_metrics WHERE symbol = ?1",
-        ),
-        rows(
-            store,
-            DbName::Portfolio,
-            "SELECT count(*) FROM positions WHERE symbol = ?1",
-        ),
-        rows(
-            store,
-            DbName::Cache,
-            "SELECT count(*) FROM recommendations WHERE symbol = ?1",
-        ),
-        rows(
-            store,
-            DbName::Cache,
-            "SELECT count(*) FROM cache_data WHERE symbol = ?1",
-        ),
-        rows(
-            store,
-            DbName::Universe,
-            "SELECT count(*) FROM securities WHERE symbol = ?1",
-        ),
-        rows(
-            store,
-            DbName::Ledger,
-            "SELECT count(*) FROM trades WHERE symbol = ?1",
-        ),
+        rows(store, DbName::History, "SELECT count(*) FROM daily_prices WHERE symbol = ?1"),
+        rows(store, DbName::History, "SELECT count(*) FROM monthly_prices WHERE symbol = ?1"),
+        rows(store, DbName::Portfolio, "SELECT count(*) FROM scores WHERE symbol = ?1"),
+        rows(store, DbName::Portfolio, "SELECT count(*) FROM calculated_metrics WHERE symbol = ?1"),
+        rows(store, DbName::Portfolio, "SELECT count(*) FROM positions WHERE symbol = ?1"),
+        rows(store, DbName::Cache, "SELECT count(*) FROM recommendations WHERE symbol = ?1"),
+        rows(store, DbName::Cache, "SELECT count(*) FROM cache_data WHERE symbol = ?1"),
+        rows(store, DbName::Universe, "SELECT count(*) FROM securities WHERE symbol = ?1"),
+        rows(store, DbName::Ledger, "SELECT count(*) FROM trades WHERE symbol = ?1"),
     ]
 }
 
@@ -196,19 +131,10 @@ fn run_gc(store: &Store, now: Instant) -> gc::GcReport {
 fn gc_keeps_rows_of_a_security_readded_within_grace() {
     let (_dir, store) = fresh_store();
     seed(&store, 0.0);
-    store
-        .securities()
-        .mark_removed(SYMBOL, at("2026-01-01T00:00:00Z"))
-        .unwrap();
+    store.securities().mark_removed(SYMBOL, at("2026-01-01T00:00:00Z")).unwrap();
     let report = run_gc(&store, at("2026-01-20T00:00:00Z"));
-    assert!(
-        report.securities.is_empty(),
-        "purged inside the grace period"
-    );
-    store
-        .securities()
-        .add(&Security::new(SYMBOL, "Intel", at("2026-01-25T00:00:00Z")))
-        .unwrap();
+    assert!(report.securities.is_empty(), "purged inside the grace period");
+    store.securities().add(&Security::new(SYMBOL, "Intel", at("2026-01-25T00:00:00Z"))).unwrap();
     let report = run_gc(&store, at("2026-06-01T00:00:00Z"));
     assert!(report.securities.is_empty());
     assert_eq!(census(&store), ALL_THERE);
@@ -218,29 +144,16 @@ fn gc_keeps_rows_of_a_security_readded_within_grace() {
 fn gc_purges_after_grace_in_every_database_but_the_ledger() {
     let (_dir, store) = fresh_store();
     seed(&store, 0.0);
-    store
-        .securities()
-        .mark_removed(SYMBOL, at("2026-01-01T00:00:00Z"))
-        .unwrap();
+    store.securities().mark_removed(SYMBOL, at("2026-01-01T00:00:00Z")).unwrap();
     let report = run_gc(&store, at("2026-01-31T00:00:01Z"));
     assert_eq!(report.securities.len(), 1);
     assert_eq!(report.securities[0].action, "purged");
-    assert_eq!(
-        census(&store),
-        [0, 0, 0, 0, 0, 0, 0, 0, 1],
-        "only the ledger keeps the trade"
-    );
+    assert_eq!(census(&store), [0, 0, 0, 0, 0, 0, 0, 0, 1], "only the ledger keeps the trade");
     let log = store.securities().gc_log(Some(SYMBOL), 10).unwrap();
     let steps: Vec<(String, String, i64)> = log
         .iter()
         .rev()
-        .map(|r| {
-            (
-                r.entry.target.to_string(),
-                r.entry.action.to_string(),
-                r.entry.rows_deleted,
-            )
-        })
+        .map(|r| (r.entry.target.to_string(), r.entry.action.to_string(), r.entry.rows_deleted))
         .collect();
     assert_eq!(
         steps,
@@ -251,52 +164,31 @@ fn gc_purges_after_grace_in_every_database_but_the_ledger() {
             ("universe".into(), "purged".into(), 1),
         ]
     );
-    assert!(
-        log.iter()
-            .all(|r| r.entry.removed_at == at("2026-01-01T00:00:00Z"))
-    );
+    assert!(log.iter().all(|r| r.entry.removed_at == at("2026-01-01T00:00:00Z")));
 }
 
 #[test]
 fn gc_honours_the_grace_days_setting() {
     let (_dir, store) = fresh_store();
     seed(&store, 0.0);
-    store
-        .settings()
-        .set("gc_grace_days", "7", None, at("2026-01-01T00:00:00Z"))
-        .unwrap();
-    store
-        .securities()
-        .mark_removed(SYMBOL, at("2026-01-01T00:00:00Z"))
-        .unwrap();
+    store.settings().set("gc_grace_days", "7", None, at("2026-01-01T00:00:00Z")).unwrap();
+    store.securities().mark_removed(SYMBOL, at("2026-01-01T00:00:00Z")).unwrap();
     let report = run_gc(&store, at("2026-01-08T00:00:00Z"));
     assert_eq!((report.grace_days, report.securities.len()), (7, 1));
-    assert!(
-        store
-            .settings()
-            .set("gc_grace_days", "0", None, at("2026-01-01T00:00:00Z"))
-            .is_err(),
-        "0 days accepted"
-    );
+    assert!(store.settings().set("gc_grace_days", "0", None, at("2026-01-01T00:00:00Z")).is_err(), "0 days accepted");
 }
 
 #[test]
 fn gc_refuses_a_held_security_and_reports_it() {
     let (_dir, store) = fresh_store();
     seed(&store, 12.0);
-    store
-        .securities()
-        .mark_removed(SYMBOL, at("2026-01-01T00:00:00Z"))
-        .unwrap();
+    store.securities().mark_removed(SYMBOL, at("2026-01-01T00:00:00Z")).unwrap();
     let report = run_gc(&store, at("2026-03-01T00:00:00Z"));
     assert_eq!(report.securities[0].action, "refused_position");
     assert_eq!(census(&store), ALL_THERE);
     let log = store.securities().gc_log(Some(SYMBOL), 10).unwrap();
     assert_eq!(log.len(), 1);
-    assert_eq!(
-        (log[0].entry.target.as_str(), log[0].entry.action.as_str()),
-        ("portfolio", "refused_position")
-    );
+    assert_eq!((log[0].entry.target.as_str(), log[0].entry.action.as_str()), ("portfolio", "refused_position"));
     assert_eq!(log[0].entry.detail.as_deref(), Some("{\"quantity\":12.0}"));
     let health = trader::store::health::report(store.dir(), at("2026-03-01T00:00:00Z"));
     assert_eq!(health.gc.refused.len(), 1);
@@ -307,10 +199,7 @@ fn gc_refuses_a_held_security_and_reports_it() {
 fn gc_never_opens_the_ledger() {
     let (_dir, store) = fresh_store();
     seed(&store, 0.0);
-    store
-        .securities()
-        .mark_removed(SYMBOL, at("2026-01-01T00:00:00Z"))
-        .unwrap();
+    store.securities().mark_removed(SYMBOL, at("2026-01-01T00:00:00Z")).unwrap();
     let dir = store.dir().to_owned();
     drop(store);
     // Were GC to open the ledger or satellites.db, it would fail on these files; they must stay as they are.
@@ -329,10 +218,7 @@ fn gc_never_opens_the_ledger() {
 fn gc_aborts_when_the_security_is_readded_mid_run() {
     let (_dir, store) = fresh_store();
     seed(&store, 0.0);
-    store
-        .securities()
-        .mark_removed(SYMBOL, at("2026-01-01T00:00:00Z"))
-        .unwrap();
+    store.securities().mark_removed(SYMBOL, at("2026-01-01T00:00:00Z")).unwrap();
     let dbs = GcDatabases::open(store.dir()).unwrap();
     // The user re-adds the security the moment the history step is logged.
     dbs.universe
@@ -344,23 +230,10 @@ fn gc_aborts_when_the_security_is_readded_mid_run() {
     let report = gc::run(&dbs, at("2026-03-01T00:00:00Z"), false).unwrap();
     assert_eq!(report.securities[0].action, "aborted_restored");
     let [daily, monthly, rest @ ..] = census(&store);
-    assert_eq!(
-        (daily, monthly),
-        (0, 0),
-        "history was purged before the re-add"
-    );
-    assert_eq!(
-        rest,
-        [1, 1, 1, 1, 1, 1, 1],
-        "nothing after the re-add was touched"
-    );
-    let actions: Vec<String> = store
-        .securities()
-        .gc_log(Some(SYMBOL), 10)
-        .unwrap()
-        .iter()
-        .map(|r| r.entry.action.to_string())
-        .collect();
+    assert_eq!((daily, monthly), (0, 0), "history was purged before the re-add");
+    assert_eq!(rest, [1, 1, 1, 1, 1, 1, 1], "nothing after the re-add was touched");
+    let actions: Vec<String> =
+        store.securities().gc_log(Some(SYMBOL), 10).unwrap().iter().map(|r| r.entry.action.to_string()).collect();
     assert_eq!(actions, vec!["aborted_restored", "purged"]);
 }
 
@@ -368,24 +241,16 @@ fn gc_aborts_when_the_security_is_readded_mid_run() {
 fn gc_dry_run_changes_no_file() {
     let (_dir, store) = fresh_store();
     seed(&store, 0.0);
-    store
-        .securities()
-        .mark_removed(SYMBOL, at("2026-01-01T00:00:00Z"))
-        .unwrap();
+    store.securities().mark_removed(SYMBOL, at("2026-01-01T00:00:00Z")).unwrap();
     let dir = store.dir().to_owned();
     drop(store);
-    let hashes =
-        |dir: &std::path::Path| DbName::ALL.map(|n| file_hash(&dir.join(format!("{n}.db"))));
+    let hashes = |dir: &std::path::Path| DbName::ALL.map(|n| file_hash(&dir.join(format!("{n}.db"))));
     let before = hashes(&dir);
     {
         let dbs = GcDatabases::open(&dir).unwrap();
         let report = gc::run(&dbs, at("2026-03-01T00:00:00Z"), true).unwrap();
         assert_eq!(report.securities[0].action, "would_purge");
-        assert!(
-            report.securities[0]
-                .rows
-                .contains(&("history.daily_prices".into(), 20))
-        );
+        assert!(report.securities[0].rows.contains(&("history.daily_prices".into(), 20)));
     }
     assert_eq!(hashes(&dir), before);
 }
@@ -395,32 +260,17 @@ fn orphans_are_deleted_only_on_request_and_never_from_the_ledger() {
     let (_dir, store) = fresh_store();
     seed(&store, 0.0);
     // The security row vanishes (as after an unresolved legacy history file): its rows are orphans.
-    store
-        .conn(DbName::Universe)
-        .execute("DELETE FROM securities WHERE symbol = ?1", [SYMBOL])
-        .unwrap();
+    store.conn(DbName::Universe).execute("DELETE FROM securities WHERE symbol = ?1", [SYMBOL]).unwrap();
     let report = run_gc(&store, at("2026-03-01T00:00:00Z"));
     assert!(report.securities.is_empty());
-    assert_eq!(
-        census(&store),
-        [20, 1, 1, 1, 1, 1, 1, 0, 1],
-        "GC never deletes orphans on its own"
-    );
+    assert_eq!(census(&store), [20, 1, 1, 1, 1, 1, 1, 0, 1], "GC never deletes orphans on its own");
     let audit = trader::store::health::reference_audit(store.dir());
-    assert!(
-        audit
-            .iter()
-            .any(|r| r.from.starts_with("history.") && r.count == 1)
-    );
+    assert!(audit.iter().any(|r| r.from.starts_with("history.") && r.count == 1));
 
     let dbs = GcDatabases::open(store.dir()).unwrap();
     let dry = gc::purge_orphans(&dbs, at("2026-03-01T00:00:00Z"), true).unwrap();
     assert_eq!(dry.orphans.len(), 1);
     assert_eq!(census(&store), [20, 1, 1, 1, 1, 1, 1, 0, 1]);
     gc::purge_orphans(&dbs, at("2026-03-01T00:00:00Z"), false).unwrap();
-    assert_eq!(
-        census(&store),
-        [0, 0, 0, 0, 1, 0, 0, 0, 1],
-        "positions and the ledger are kept"
-    );
+    assert_eq!(census(&store), [0, 0, 0, 0, 1, 0, 0, 0, 1], "positions and the ledger are kept");
 }

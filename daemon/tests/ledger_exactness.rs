@@ -12,15 +12,7 @@ use trader::store::{DbName, Side};
 #[test]
 fn ten_thousand_trades_sum_exactly() {
     let (_dir, store) = fresh_store();
-    let prices = [
-        "0.1",
-        "1234.565",
-        "0.2",
-        "99999.99",
-        "0.0000001",
-        "12.5",
-        "3.14159265358979",
-    ];
+    let prices = ["0.1", "1234.565", "0.2", "99999.99", "0.0000001", "12.5", "3.14159265358979"];
     let mut expected = Decimal::ZERO;
     let conn = store.conn(DbName::Ledger);
     trader::store::write_tx(conn, "test", |tx| {
@@ -28,14 +20,7 @@ fn ten_thousand_trades_sum_exactly() {
         for i in 0..10_000 {
             let price = prices[i % prices.len()];
             expected += Decimal::from_str(price).unwrap();
-            let t = trade(
-                "SAP.EU",
-                Side::Buy,
-                "1",
-                price,
-                Some(&format!("O{i}")),
-                "2026-01-02T10:00:00Z",
-            );
+            let t = trade("SAP.EU", Side::Buy, "1", price, Some(&format!("O{i}")), "2026-01-02T10:00:00Z");
             assert!(trades.insert(&t)?.is_new());
         }
         Ok(())
@@ -49,13 +34,8 @@ fn ten_thousand_trades_sum_exactly() {
     assert_eq!(sum.to_string(), "144686943.98945212622012");
     // The text in the file is the canonical spelling, and 0.1 + 0.2 is not 0.30000000000000004 anywhere.
     let texts: Vec<String> = {
-        let mut stmt = conn
-            .prepare("SELECT DISTINCT price FROM trades ORDER BY price")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+        let mut stmt = conn.prepare("SELECT DISTINCT price FROM trades ORDER BY price").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
     };
     let mut canonical: Vec<&str> = prices.to_vec();
     canonical.sort();
@@ -65,14 +45,7 @@ fn ten_thousand_trades_sum_exactly() {
 #[test]
 fn a_duplicate_broker_order_is_not_recorded_twice() {
     let (_dir, store) = fresh_store();
-    let t = trade(
-        "SAP.EU",
-        Side::Buy,
-        "1.5",
-        "120.25",
-        Some("BRK-7"),
-        "2026-01-02T10:00:00Z",
-    );
+    let t = trade("SAP.EU", Side::Buy, "1.5", "120.25", Some("BRK-7"), "2026-01-02T10:00:00Z");
     let first = store.trades().insert(&t).unwrap();
     let second = store.trades().insert(&t).unwrap();
     assert!(first.is_new());
@@ -82,29 +55,13 @@ fn a_duplicate_broker_order_is_not_recorded_twice() {
 #[test]
 fn trailing_zeros_are_normalised_before_they_reach_the_file() {
     let (_dir, store) = fresh_store();
-    let mut t = trade(
-        "SAP.EU",
-        Side::Buy,
-        "2.500",
-        "120.50",
-        Some("Z"),
-        "2026-01-02T10:00:00Z",
-    );
-    t.value_eur = Some(trader::store::ledger::value_eur(
-        t.quantity,
-        t.price,
-        Decimal::from_str("1.0850").unwrap(),
-    ));
+    let mut t = trade("SAP.EU", Side::Buy, "2.500", "120.50", Some("Z"), "2026-01-02T10:00:00Z");
+    t.value_eur = Some(trader::store::ledger::value_eur(t.quantity, t.price, Decimal::from_str("1.0850").unwrap()));
     store.trades().insert(&t).unwrap();
     let (q, p, v): (String, String, String) = store
         .conn(DbName::Ledger)
-        .query_row("SELECT quantity, price, value_eur FROM trades", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row("SELECT quantity, price, value_eur FROM trades", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap();
     // 2.5 × 120.5 ÷ 1.085 = 277.649769…, rounded half away from zero to cents.
-    assert_eq!(
-        (q.as_str(), p.as_str(), v.as_str()),
-        ("2.5", "120.5", "277.65")
-    );
+    assert_eq!((q.as_str(), p.as_str(), v.as_str()), ("2.5", "120.5", "277.65"));
 }

@@ -14,21 +14,14 @@ pub fn trader_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test executable");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>/deps/<test>");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
         profile_dir.join("trader_cli")
     })
 }
 
 /// Runs `trader` with these arguments.
 pub fn trader(args: &[&str]) -> Output {
-    Command::new(trader_bin())
-        .args(args)
-        .env_remove("TRADER_DATA")
-        .output()
-        .expect("running trader")
+    Command::new(trader_bin()).args(args).env_remove("TRADER_DATA").output().expect("running trader")
 }
 
 /// Standard output and error of a run, for assertion messages.
@@ -46,8 +39,7 @@ pub fn describe(output: &Output) -> String {
 /// `-wal`/`-shm` files a read-only connection would leave behind.
 pub fn content_digest(path: &Path) -> String {
     use sha2::{Digest, Sha256};
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .expect("opening for a digest");
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).expect("opening for a digest");
     let mut tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
         .unwrap()
@@ -65,11 +57,7 @@ pub fn content_digest(path: &Path) -> String {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        let list = columns
-            .iter()
-            .map(|c| format!("\"{c}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = columns.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
         let mut rows: Vec<String> = conn
             .prepare(&format!("SELECT {list} FROM \"{table}\""))
             .unwrap()
@@ -89,11 +77,7 @@ pub fn content_digest(path: &Path) -> String {
             hasher.update(b"\n");
         }
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// SHA-256 of every file directly in `dir` whose name ends with `.db`, `-wal` or `-shm`, by name.

@@ -11,26 +11,42 @@ use super::{Result, SqlContext, StoreError, collect_rows, write_tx};
 const MIGRATION_1: &str = concat!(
     "PRAGMA application_id = 1096045062;
 CREATE TABLE agent_configs (
-  id          TEXT NOT NULL PRIMARY KEY CHECK (", non_empty!("id"), "),
-  name        TEXT NOT NULL CHECK (", non_empty!("name"), "),
+  id          TEXT NOT NULL PRIMARY KEY CHECK (",
+    non_empty!("id"),
+    "),
+  name        TEXT NOT NULL CHECK (",
+    non_empty!("name"),
+    "),
   description TEXT,
-  toml_config TEXT NOT NULL CHECK (", non_empty!("toml_config"), "),
+  toml_config TEXT NOT NULL CHECK (",
+    non_empty!("toml_config"),
+    "),
   bucket_id   TEXT,
-  is_default  INTEGER NOT NULL DEFAULT 0 CHECK (", boolean!("is_default"), "),
-  created_at  TEXT NOT NULL CHECK (", ts!("created_at"), "),
-  updated_at  TEXT NOT NULL CHECK (", ts!("updated_at"), ")
+  is_default  INTEGER NOT NULL DEFAULT 0 CHECK (",
+    boolean!("is_default"),
+    "),
+  created_at  TEXT NOT NULL CHECK (",
+    ts!("created_at"),
+    "),
+  updated_at  TEXT NOT NULL CHECK (",
+    ts!("updated_at"),
+    ")
 ) STRICT;
 CREATE UNIQUE INDEX idx_agent_configs_default ON agent_configs(is_default) WHERE is_default = 1;
 CREATE INDEX idx_agent_configs_bucket ON agent_configs(bucket_id) WHERE bucket_id IS NOT NULL;
 CREATE INDEX idx_agent_configs_name ON agent_configs(name);
 
 CREATE TABLE config_history (
-  id              TEXT NOT NULL PRIMARY KEY CHECK (", non_empty!("id"), "),
+  id              TEXT NOT NULL PRIMARY KEY CHECK (",
+    non_empty!("id"),
+    "),
   agent_config_id TEXT NOT NULL REFERENCES agent_configs(id) ON DELETE CASCADE,
   name            TEXT NOT NULL,
   toml_config     TEXT NOT NULL,
   change_note     TEXT,
-  saved_at        TEXT NOT NULL CHECK (", ts!("saved_at"), ")
+  saved_at        TEXT NOT NULL CHECK (",
+    ts!("saved_at"),
+    ")
 ) STRICT;
 CREATE INDEX idx_config_history_config ON config_history(agent_config_id, saved_at DESC);
 
@@ -41,9 +57,15 @@ CREATE TABLE sequences (
   sequence_json  TEXT NOT NULL CHECK (json_valid(sequence_json)),
   depth          INTEGER NOT NULL CHECK (depth >= 1),
   pattern_type   TEXT,
-  completed      INTEGER NOT NULL DEFAULT 0 CHECK (", boolean!("completed"), "),
-  evaluated_at   TEXT CHECK (", ts!("evaluated_at"), "),
-  created_at     TEXT NOT NULL CHECK (", ts!("created_at"), "),
+  completed      INTEGER NOT NULL DEFAULT 0 CHECK (",
+    boolean!("completed"),
+    "),
+  evaluated_at   TEXT CHECK (",
+    ts!("evaluated_at"),
+    "),
+  created_at     TEXT NOT NULL CHECK (",
+    ts!("created_at"),
+    "),
   PRIMARY KEY (portfolio_hash, sequence_hash)
 ) STRICT;
 CREATE INDEX idx_sequences_pending ON sequences(portfolio_hash, completed, priority DESC);
@@ -58,7 +80,9 @@ CREATE TABLE evaluations (
   end_context_positions_json TEXT NOT NULL CHECK (json_valid(end_context_positions_json)),
   div_score                  REAL NOT NULL,
   total_value                REAL NOT NULL,
-  evaluated_at               TEXT NOT NULL CHECK (", ts!("evaluated_at"), "),
+  evaluated_at               TEXT NOT NULL CHECK (",
+    ts!("evaluated_at"),
+    "),
   PRIMARY KEY (portfolio_hash, sequence_hash),
   FOREIGN KEY (portfolio_hash, sequence_hash) REFERENCES sequences(portfolio_hash, sequence_hash) ON DELETE CASCADE
 ) STRICT;
@@ -68,7 +92,9 @@ CREATE TABLE best_result (
   portfolio_hash     TEXT NOT NULL PRIMARY KEY,
   best_sequence_hash TEXT NOT NULL,
   best_score         REAL NOT NULL,
-  updated_at         TEXT NOT NULL CHECK (", ts!("updated_at"), ")
+  updated_at         TEXT NOT NULL CHECK (",
+    ts!("updated_at"),
+    ")
 ) STRICT;
 "
 );
@@ -78,13 +104,7 @@ pub static SPEC: DbSpec = DbSpec {
     application_id: 0x4154_5206,
     profile: STANDARD_PROFILE,
     migrations: &[M::up(MIGRATION_1)],
-    tables: &[
-        "agent_configs",
-        "best_result",
-        "config_history",
-        "evaluations",
-        "sequences",
-    ],
+    tables: &["agent_configs", "best_result", "config_history", "evaluations", "sequences"],
 };
 
 /// A planner configuration.
@@ -112,8 +132,7 @@ pub struct ConfigVersion {
     pub saved_at: Instant,
 }
 
-const CONFIG_COLUMNS: &str =
-    "id, name, description, toml_config, bucket_id, is_default, created_at, updated_at";
+const CONFIG_COLUMNS: &str = "id, name, description, toml_config, bucket_id, is_default, created_at, updated_at";
 
 fn config_from_row(r: &Row<'_>) -> rusqlite::Result<AgentConfig> {
     Ok(AgentConfig {
@@ -161,11 +180,8 @@ impl<'c> ConfigRepository<'c> {
     pub fn create(&self, config: &AgentConfig, is_default: bool) -> Result<()> {
         write_tx(self.conn, "creating an agent config", |conn| {
             if is_default {
-                conn.execute(
-                    "UPDATE agent_configs SET is_default = 0 WHERE is_default = 1",
-                    [],
-                )
-                .ctx(conn, "clearing the default")?;
+                conn.execute("UPDATE agent_configs SET is_default = 0 WHERE is_default = 1", [])
+                    .ctx(conn, "clearing the default")?;
             }
             conn.execute(
                 &format!("INSERT INTO agent_configs ({CONFIG_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
@@ -190,9 +206,7 @@ impl<'c> ConfigRepository<'c> {
     }
     /// The most recently updated configuration with this name.
     pub fn get_by_name(&self, name: &str) -> Result<Option<AgentConfig>> {
-        Ok(self
-            .select("WHERE name = ?1 ORDER BY updated_at DESC LIMIT 1", [name])?
-            .pop())
+        Ok(self.select("WHERE name = ?1 ORDER BY updated_at DESC LIMIT 1", [name])?.pop())
     }
     pub fn default_config(&self) -> Result<Option<AgentConfig>> {
         Ok(self.select("WHERE is_default = 1", [])?.pop())
@@ -203,11 +217,7 @@ impl<'c> ConfigRepository<'c> {
 
     /// The configuration for a bucket: its `agent_id` if that row exists, else the newest made for the bucket,
     /// else the default. `None` means: fall back to the `planner_config` setting.
-    pub fn for_bucket(
-        &self,
-        bucket_id: &str,
-        agent_id: Option<&str>,
-    ) -> Result<Option<AgentConfig>> {
+    pub fn for_bucket(&self, bucket_id: &str, agent_id: Option<&str>) -> Result<Option<AgentConfig>> {
         if let Some(found) = agent_id.map(|id| self.get(id)).transpose()?.flatten() {
             return Ok(Some(found));
         }
@@ -218,14 +228,7 @@ impl<'c> ConfigRepository<'c> {
     }
 
     /// Changes a configuration and saves the new version to its history, in one transaction.
-    pub fn update(
-        &self,
-        id: &str,
-        name: Option<&str>,
-        toml: &str,
-        note: &str,
-        at: Instant,
-    ) -> Result<bool> {
+    pub fn update(&self, id: &str, name: Option<&str>, toml: &str, note: &str, at: Instant) -> Result<bool> {
         write_tx(self.conn, "updating an agent config", |conn| {
             let Some(mut config) = ConfigRepository::new(conn).get(id)? else {
                 return Ok(false);
@@ -263,16 +266,10 @@ impl<'c> ConfigRepository<'c> {
             let Some(config) = ConfigRepository::new(conn).get(id)? else {
                 return Err(StoreError::invalid(format!("agent config {id}"), "unknown"));
             };
-            conn.execute(
-                "UPDATE agent_configs SET is_default = 0 WHERE is_default = 1",
-                [],
-            )
-            .ctx(conn, "clearing the default")?;
-            conn.execute(
-                "UPDATE agent_configs SET is_default = 1, updated_at = ?2 WHERE id = ?1",
-                params![id, Ts(at)],
-            )
-            .ctx(conn, "setting the default")?;
+            conn.execute("UPDATE agent_configs SET is_default = 0 WHERE is_default = 1", [])
+                .ctx(conn, "clearing the default")?;
+            conn.execute("UPDATE agent_configs SET is_default = 1, updated_at = ?2 WHERE id = ?1", params![id, Ts(at)])
+                .ctx(conn, "setting the default")?;
             Self::snapshot(conn, &config, "set as default", at)
         })
     }
@@ -343,7 +340,8 @@ pub struct Pruned {
     pub best_results: usize,
 }
 
-const SEQUENCE_COLUMNS: &str = "portfolio_hash, sequence_hash, priority, sequence_json, depth, pattern_type, completed, evaluated_at, created_at";
+const SEQUENCE_COLUMNS: &str =
+    "portfolio_hash, sequence_hash, priority, sequence_json, depth, pattern_type, completed, evaluated_at, created_at";
 const EVALUATION_COLUMNS: &str = "portfolio_hash, sequence_hash, end_score, breakdown_json, end_cash, \
      end_context_positions_json, div_score, total_value, evaluated_at";
 
@@ -385,11 +383,7 @@ impl<'c> PlannerRepository<'c> {
         PlannerRepository { conn }
     }
 
-    fn sequences_where(
-        &self,
-        filter: &str,
-        params: impl rusqlite::Params,
-    ) -> Result<Vec<Sequence>> {
+    fn sequences_where(&self, filter: &str, params: impl rusqlite::Params) -> Result<Vec<Sequence>> {
         collect_rows(
             self.conn,
             "reading sequences",
@@ -399,11 +393,7 @@ impl<'c> PlannerRepository<'c> {
         )
     }
 
-    fn evaluations_where(
-        &self,
-        filter: &str,
-        params: impl rusqlite::Params,
-    ) -> Result<Vec<Evaluation>> {
+    fn evaluations_where(&self, filter: &str, params: impl rusqlite::Params) -> Result<Vec<Evaluation>> {
         collect_rows(
             self.conn,
             "reading evaluations",
@@ -443,18 +433,12 @@ impl<'c> PlannerRepository<'c> {
 
     pub fn sequence(&self, portfolio_hash: &str, sequence_hash: &str) -> Result<Option<Sequence>> {
         Ok(self
-            .sequences_where(
-                "WHERE portfolio_hash = ?1 AND sequence_hash = ?2",
-                [portfolio_hash, sequence_hash],
-            )?
+            .sequences_where("WHERE portfolio_hash = ?1 AND sequence_hash = ?2", [portfolio_hash, sequence_hash])?
             .pop())
     }
     /// By priority, highest first.
     pub fn sequences(&self, portfolio_hash: &str) -> Result<Vec<Sequence>> {
-        self.sequences_where(
-            "WHERE portfolio_hash = ?1 ORDER BY priority DESC, created_at",
-            [portfolio_hash],
-        )
+        self.sequences_where("WHERE portfolio_hash = ?1 ORDER BY priority DESC, created_at", [portfolio_hash])
     }
     /// Not yet evaluated, highest priority first, then oldest.
     pub fn pending(&self, portfolio_hash: &str, limit: usize) -> Result<Vec<Sequence>> {
@@ -491,34 +475,18 @@ impl<'c> PlannerRepository<'c> {
         })
     }
 
-    pub fn evaluation(
-        &self,
-        portfolio_hash: &str,
-        sequence_hash: &str,
-    ) -> Result<Option<Evaluation>> {
+    pub fn evaluation(&self, portfolio_hash: &str, sequence_hash: &str) -> Result<Option<Evaluation>> {
         Ok(self
-            .evaluations_where(
-                "WHERE portfolio_hash = ?1 AND sequence_hash = ?2",
-                [portfolio_hash, sequence_hash],
-            )?
+            .evaluations_where("WHERE portfolio_hash = ?1 AND sequence_hash = ?2", [portfolio_hash, sequence_hash])?
             .pop())
     }
     /// Best score first.
     pub fn evaluations(&self, portfolio_hash: &str) -> Result<Vec<Evaluation>> {
-        self.evaluations_where(
-            "WHERE portfolio_hash = ?1 ORDER BY end_score DESC, sequence_hash",
-            [portfolio_hash],
-        )
+        self.evaluations_where("WHERE portfolio_hash = ?1 ORDER BY end_score DESC, sequence_hash", [portfolio_hash])
     }
 
     /// Records a candidate best result; it replaces only a lower score. Returns whether it became the best.
-    pub fn offer_best(
-        &self,
-        portfolio_hash: &str,
-        sequence_hash: &str,
-        score: f64,
-        at: Instant,
-    ) -> Result<bool> {
+    pub fn offer_best(&self, portfolio_hash: &str, sequence_hash: &str, score: f64, at: Instant) -> Result<bool> {
         let n = self
             .conn
             .execute(
@@ -553,16 +521,10 @@ impl<'c> PlannerRepository<'c> {
     pub fn delete_portfolio(&self, portfolio_hash: &str) -> Result<usize> {
         write_tx(self.conn, "deleting a portfolio state", |conn| {
             let sequences = conn
-                .execute(
-                    "DELETE FROM sequences WHERE portfolio_hash = ?1",
-                    [portfolio_hash],
-                )
+                .execute("DELETE FROM sequences WHERE portfolio_hash = ?1", [portfolio_hash])
                 .ctx(conn, "deleting sequences")?;
-            conn.execute(
-                "DELETE FROM best_result WHERE portfolio_hash = ?1",
-                [portfolio_hash],
-            )
-            .ctx(conn, "deleting the best result")?;
+            conn.execute("DELETE FROM best_result WHERE portfolio_hash = ?1", [portfolio_hash])
+                .ctx(conn, "deleting the best result")?;
             Ok(sequences)
         })
     }
@@ -575,36 +537,22 @@ impl<'c> PlannerRepository<'c> {
                     .execute("DELETE FROM sequences WHERE created_at < ?1", [Ts(instant)])
                     .ctx(conn, "pruning sequences")?,
                 best_results: conn
-                    .execute(
-                        "DELETE FROM best_result WHERE updated_at < ?1",
-                        [Ts(instant)],
-                    )
+                    .execute("DELETE FROM best_result WHERE updated_at < ?1", [Ts(instant)])
                     .ctx(conn, "pruning best results")?,
             })
         })
     }
 
     fn count(&self, sql: &'static str, portfolio_hash: &str) -> Result<i64> {
-        self.conn
-            .query_row(sql, [portfolio_hash], |r| r.get(0))
-            .ctx(self.conn, "counting planner rows")
+        self.conn.query_row(sql, [portfolio_hash], |r| r.get(0)).ctx(self.conn, "counting planner rows")
     }
     pub fn count_sequences(&self, portfolio_hash: &str) -> Result<i64> {
-        self.count(
-            "SELECT count(*) FROM sequences WHERE portfolio_hash = ?1",
-            portfolio_hash,
-        )
+        self.count("SELECT count(*) FROM sequences WHERE portfolio_hash = ?1", portfolio_hash)
     }
     pub fn count_pending(&self, portfolio_hash: &str) -> Result<i64> {
-        self.count(
-            "SELECT count(*) FROM sequences WHERE portfolio_hash = ?1 AND completed = 0",
-            portfolio_hash,
-        )
+        self.count("SELECT count(*) FROM sequences WHERE portfolio_hash = ?1 AND completed = 0", portfolio_hash)
     }
     pub fn count_evaluations(&self, portfolio_hash: &str) -> Result<i64> {
-        self.count(
-            "SELECT count(*) FROM evaluations WHERE portfolio_hash = ?1",
-            portfolio_hash,
-        )
+        self.count("SELECT count(*) FROM evaluations WHERE portfolio_hash = ?1", portfolio_hash)
     }
 }

@@ -42,12 +42,8 @@ const ALL_BUT_CACHE: [DbName; 7] = [
 
 impl BackupKind {
     /// The kinds the scheduler makes.
-    pub const SCHEDULED: [BackupKind; 4] = [
-        BackupKind::Hourly,
-        BackupKind::Daily,
-        BackupKind::Weekly,
-        BackupKind::Monthly,
-    ];
+    pub const SCHEDULED: [BackupKind; 4] =
+        [BackupKind::Hourly, BackupKind::Daily, BackupKind::Weekly, BackupKind::Monthly];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -60,15 +56,9 @@ impl BackupKind {
     }
 
     pub fn parse(text: &str) -> Option<BackupKind> {
-        [
-            BackupKind::Hourly,
-            BackupKind::Daily,
-            BackupKind::Weekly,
-            BackupKind::Monthly,
-            BackupKind::PreMigration,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == text)
+        [BackupKind::Hourly, BackupKind::Daily, BackupKind::Weekly, BackupKind::Monthly, BackupKind::PreMigration]
+            .into_iter()
+            .find(|k| k.as_str() == text)
     }
 
     /// The ledger changes with every trade, so it alone is also saved hourly. cache.db is never backed up.
@@ -145,13 +135,8 @@ pub fn dir_stamp(at: Instant) -> String {
 
 /// Parses a set directory name: a stamp, optionally followed by `-N` (two sets in one second).
 fn parse_set_name(name: &str) -> Option<Instant> {
-    let stamp = name
-        .split_once('-')
-        .map(|(s, n)| n.parse::<u32>().ok().map(|_| s))
-        .unwrap_or(Some(name))?;
-    NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ")
-        .ok()
-        .map(|t| t.and_utc())
+    let stamp = name.split_once('-').map(|(s, n)| n.parse::<u32>().ok().map(|_| s)).unwrap_or(Some(name))?;
+    NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ").ok().map(|t| t.and_utc())
 }
 
 /// The sets of one kind, oldest first. Directories whose names do not parse, and unfinished ones, are ignored.
@@ -166,36 +151,21 @@ pub fn sets(data: &Path, kind: BackupKind) -> Vec<SetInfo> {
             let name = e.file_name().to_string_lossy().into_owned();
             let at = parse_set_name(&name)?;
             let path = e.path();
-            path.join("manifest.json")
-                .is_file()
-                .then_some((at, name, path))
+            path.join("manifest.json").is_file().then_some((at, name, path))
         })
         .collect();
     found.sort_by(|a, b| (a.0, a.1.len(), &a.1).cmp(&(b.0, b.1.len(), &b.1)));
-    found
-        .into_iter()
-        .map(|(created_at, _, path)| SetInfo {
-            kind,
-            path,
-            created_at,
-        })
-        .collect()
+    found.into_iter().map(|(created_at, _, path)| SetInfo { kind, path, created_at }).collect()
 }
 
 /// The newest successful set of each scheduled kind.
 pub fn latest_sets(data: &Path) -> BTreeMap<BackupKind, SetInfo> {
-    BackupKind::SCHEDULED
-        .into_iter()
-        .filter_map(|k| sets(data, k).pop().map(|s| (k, s)))
-        .collect()
+    BackupKind::SCHEDULED.into_iter().filter_map(|k| sets(data, k).pop().map(|s| (k, s))).collect()
 }
 
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> Result<String, StoreError> {
-    let io = |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io = |source| StoreError::Io { path: path.to_owned(), source };
     let mut file = File::open(path).map_err(io)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -206,40 +176,24 @@ pub fn sha256_file(path: &Path) -> Result<String, StoreError> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| StoreError::Io { path: path.to_owned(), source }
 }
 
 /// Copies one database through the online backup API into `target`, makes the copy a self-contained
 /// rollback-journal file, checks it, and describes it for the manifest.
 fn copy_database(data: &Path, name: DbName, target: &Path) -> Result<ManifestFile, StoreError> {
     let source = open::open_reader(data, name.spec())?;
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(target)
-        .map_err(io_err(target))?;
+    OpenOptions::new().write(true).create_new(true).mode(0o600).open(target).map_err(io_err(target))?;
     let mut copy = Connection::open(target).map_err(sqlite_err(target, "opening the copy"))?;
     {
-        let backup =
-            Backup::new(&source, &mut copy).map_err(sqlite_err(target, "starting the backup"))?;
+        let backup = Backup::new(&source, &mut copy).map_err(sqlite_err(target, "starting the backup"))?;
         // All pages in one step: under WAL the step reads one snapshot without blocking writers, and a single
         // step cannot be restarted by concurrent writes the way a paced backup can.
-        match backup
-            .step(-1)
-            .map_err(sqlite_err(target, "copying pages"))?
-        {
+        match backup.step(-1).map_err(sqlite_err(target, "copying pages"))? {
             StepResult::Done => {}
             other => {
                 return Err(StoreError::invalid(
@@ -253,26 +207,17 @@ fn copy_database(data: &Path, name: DbName, target: &Path) -> Result<ManifestFil
         .pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))
         .map_err(sqlite_err(target, "journal_mode"))?;
     if !mode.eq_ignore_ascii_case("delete") {
-        return Err(StoreError::JournalMode {
-            path: target.to_owned(),
-            got: mode,
-        });
+        return Err(StoreError::JournalMode { path: target.to_owned(), got: mode });
     }
     let integrity = check_rows(&copy, target, "integrity_check")?;
     if !is_ok(&integrity) {
-        return Err(StoreError::QuickCheck {
-            path: target.to_owned(),
-            rows: integrity,
-        });
+        return Err(StoreError::QuickCheck { path: target.to_owned(), rows: integrity });
     }
     let user_version = open::pragma_i64(&copy, target, "user_version")? as u32;
     let application_id = open::pragma_i64(&copy, target, "application_id")?;
     let page_count = open::pragma_i64(&copy, target, "page_count")?;
-    copy.close()
-        .map_err(|(_, e)| StoreError::from_sqlite(target, "closing the copy", e))?;
-    File::open(target)
-        .and_then(|f| f.sync_all())
-        .map_err(io_err(target))?;
+    copy.close().map_err(|(_, e)| StoreError::from_sqlite(target, "closing the copy", e))?;
+    File::open(target).and_then(|f| f.sync_all()).map_err(io_err(target))?;
     Ok(ManifestFile {
         db: name.as_str().to_owned(),
         file: name.spec().file_name(),
@@ -308,13 +253,7 @@ pub fn make_set_of(
     remove_partials(&kind_dir)?;
     let stamp = dir_stamp(now);
     let final_dir = (0..)
-        .map(|n| {
-            kind_dir.join(if n == 0 {
-                stamp.clone()
-            } else {
-                format!("{stamp}-{n}")
-            })
-        })
+        .map(|n| kind_dir.join(if n == 0 { stamp.clone() } else { format!("{stamp}-{n}") }))
         .find(|p| !p.exists() && !with_partial(p).exists())
         .expect("an unused name");
     let partial = with_partial(&final_dir);
@@ -323,11 +262,7 @@ pub fn make_set_of(
         let mut files = Vec::new();
         for &name in databases {
             progress(name);
-            files.push(copy_database(
-                data,
-                name,
-                &partial.join(name.spec().file_name()),
-            )?);
+            files.push(copy_database(data, name, &partial.join(name.spec().file_name()))?);
         }
         let manifest = Manifest {
             kind,
@@ -342,13 +277,9 @@ pub fn make_set_of(
             .mode(0o600)
             .open(&manifest_path)
             .map_err(io_err(&manifest_path))?;
-        file.write_all(
-            serde_json::to_string_pretty(&manifest)
-                .expect("manifest serialises")
-                .as_bytes(),
-        )
-        .and_then(|()| file.sync_all())
-        .map_err(io_err(&manifest_path))?;
+        file.write_all(serde_json::to_string_pretty(&manifest).expect("manifest serialises").as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(io_err(&manifest_path))?;
         fsync_dir(&partial)?;
         fs::rename(&partial, &final_dir).map_err(io_err(&final_dir))?;
         fsync_dir(&kind_dir)?;
@@ -362,12 +293,7 @@ pub fn make_set_of(
         }
     };
     let deleted = apply_retention(data, kind, now)?;
-    Ok(BackupReport {
-        kind,
-        path: final_dir,
-        manifest,
-        deleted,
-    })
+    Ok(BackupReport { kind, path: final_dir, manifest, deleted })
 }
 
 fn with_partial(dir: &Path) -> PathBuf {
@@ -387,11 +313,7 @@ fn remove_partials(kind_dir: &Path) -> Result<(), StoreError> {
 }
 
 /// Deletes sets older than the kind's retention, by the stamp in their names. The newest set is always kept.
-pub fn apply_retention(
-    data: &Path,
-    kind: BackupKind,
-    now: Instant,
-) -> Result<Vec<PathBuf>, StoreError> {
+pub fn apply_retention(data: &Path, kind: BackupKind, now: Instant) -> Result<Vec<PathBuf>, StoreError> {
     let Some(keep_after) = kind.keep_after(now) else {
         return Ok(Vec::new());
     };
@@ -425,12 +347,8 @@ pub struct VerifyReport {
 pub fn read_manifest(set: &Path) -> Result<Manifest, StoreError> {
     let path = set.join("manifest.json");
     let text = fs::read_to_string(&path).map_err(io_err(&path))?;
-    serde_json::from_str(&text).map_err(|e| {
-        StoreError::invalid(
-            path.display().to_string(),
-            format!("not a valid manifest: {e}"),
-        )
-    })
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::invalid(path.display().to_string(), format!("not a valid manifest: {e}")))
 }
 
 /// Re-runs SHA-256 and `integrity_check` on every file of a set and checks identity and version.
@@ -439,19 +357,12 @@ pub fn verify_set(set: &Path) -> Result<VerifyReport, StoreError> {
     let mut files = Vec::new();
     for entry in &manifest.files {
         let path = set.join(&entry.file);
-        let mut check = FileCheck {
-            db: entry.db.clone(),
-            sha256_matches: false,
-            integrity: Vec::new(),
-            problems: Vec::new(),
-        };
+        let mut check =
+            FileCheck { db: entry.db.clone(), sha256_matches: false, integrity: Vec::new(), problems: Vec::new() };
         match DbName::from_name(&entry.db) {
             Some(name) if name.spec().file_name() == entry.file => {
                 if entry.application_id != i64::from(name.spec().application_id) {
-                    check.problems.push(format!(
-                        "application_id {} is not {}.db's",
-                        entry.application_id, name
-                    ));
+                    check.problems.push(format!("application_id {} is not {}.db's", entry.application_id, name));
                 }
                 if entry.user_version > name.spec().newest_version() {
                     check.problems.push(format!(
@@ -461,19 +372,13 @@ pub fn verify_set(set: &Path) -> Result<VerifyReport, StoreError> {
                     ));
                 }
             }
-            _ => check.problems.push(format!(
-                "`{}` ({}) is not one of the eight databases",
-                entry.db, entry.file
-            )),
+            _ => check.problems.push(format!("`{}` ({}) is not one of the eight databases", entry.db, entry.file)),
         }
         match sha256_file(&path) {
             Ok(sum) => {
                 check.sha256_matches = sum == entry.sha256;
                 if !check.sha256_matches {
-                    check.problems.push(format!(
-                        "{}: SHA-256 differs from the manifest",
-                        path.display()
-                    ));
+                    check.problems.push(format!("{}: SHA-256 differs from the manifest", path.display()));
                 }
             }
             Err(e) => check.problems.push(e.to_string()),
@@ -494,11 +399,7 @@ pub fn verify_set(set: &Path) -> Result<VerifyReport, StoreError> {
                 }) {
                 Ok(rows) => {
                     if !is_ok(&rows) {
-                        check.problems.push(format!(
-                            "{}: integrity_check: {}",
-                            path.display(),
-                            rows.join("; ")
-                        ));
+                        check.problems.push(format!("{}: integrity_check: {}", path.display(), rows.join("; ")));
                     }
                     check.integrity = rows;
                 }
@@ -508,11 +409,7 @@ pub fn verify_set(set: &Path) -> Result<VerifyReport, StoreError> {
         files.push(check);
     }
     let ok = files.iter().all(|f| f.problems.is_empty()) && !files.is_empty();
-    Ok(VerifyReport {
-        path: set.to_owned(),
-        files,
-        ok,
-    })
+    Ok(VerifyReport { path: set.to_owned(), files, ok })
 }
 
 /// What a restore did.
@@ -533,34 +430,17 @@ fn sidecars(path: &Path) -> [PathBuf; 2] {
 }
 
 /// Restores a verified set into the data directory, offline (storage.md §12.4). The caller holds the lock.
-pub fn restore(
-    data: &Path,
-    set: &Path,
-    only: Option<&[DbName]>,
-    now: Instant,
-) -> Result<RestoreReport, StoreError> {
+pub fn restore(data: &Path, set: &Path, only: Option<&[DbName]>, now: Instant) -> Result<RestoreReport, StoreError> {
     let verified = verify_set(set)?;
     if !verified.ok {
-        let problems: Vec<String> = verified
-            .files
-            .iter()
-            .flat_map(|f| f.problems.clone())
-            .collect();
+        let problems: Vec<String> = verified.files.iter().flat_map(|f| f.problems.clone()).collect();
         return Err(StoreError::invalid(
             format!("backup set {}", set.display()),
-            if problems.is_empty() {
-                "holds no files".to_owned()
-            } else {
-                problems.join("; ")
-            },
+            if problems.is_empty() { "holds no files".to_owned() } else { problems.join("; ") },
         ));
     }
     let manifest = read_manifest(set)?;
-    let in_set: Vec<DbName> = manifest
-        .files
-        .iter()
-        .filter_map(|f| DbName::from_name(&f.db))
-        .collect();
+    let in_set: Vec<DbName> = manifest.files.iter().filter_map(|f| DbName::from_name(&f.db)).collect();
     let chosen: Vec<DbName> = match only {
         Some(names) => {
             if let Some(missing) = names.iter().find(|n| !in_set.contains(n)) {
@@ -574,9 +454,7 @@ pub fn restore(
         None => in_set.clone(),
     };
     let data_dir = DataDir::new(data);
-    let archive = data_dir
-        .archive()
-        .join(format!("pre_restore_{}", dir_stamp(now)));
+    let archive = data_dir.archive().join(format!("pre_restore_{}", dir_stamp(now)));
     create_private_dir(&archive)?;
     for &name in &chosen {
         let target = name.spec().path_in(data);
@@ -597,9 +475,7 @@ pub fn restore(
                 .mode(0o600)
                 .open(&tmp)
                 .map_err(io_err(&tmp))?;
-            std::io::copy(&mut from, &mut to)
-                .and_then(|_| to.sync_all())
-                .map_err(io_err(&tmp))?;
+            std::io::copy(&mut from, &mut to).and_then(|_| to.sync_all()).map_err(io_err(&tmp))?;
         }
         fs::rename(&tmp, &target).map_err(io_err(&target))?;
         // A stale WAL beside a restored file would be replayed onto it.
@@ -623,9 +499,5 @@ pub fn restore(
             chosen.iter().map(|n| format!("{n}.db")).collect::<Vec<_>>().join(", ")
         ));
     }
-    Ok(RestoreReport {
-        restored: chosen,
-        archived_to: archive,
-        warnings,
-    })
+    Ok(RestoreReport { restored: chosen, archived_to: archive, warnings })
 }

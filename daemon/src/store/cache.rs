@@ -190,9 +190,7 @@ impl<'c> RecommendationRepository<'c> {
                 )?
                 .pop();
             match existing {
-                Some(found) if found.status != RecStatus::Pending => {
-                    Ok(RecUpsert::Existing(found.status))
-                }
+                Some(found) if found.status != RecStatus::Pending => Ok(RecUpsert::Existing(found.status)),
                 Some(found) => {
                     conn.execute(
                         "UPDATE recommendations SET name = ?2, quantity = ?3, estimated_price = ?4, estimated_value = ?5, \
@@ -251,12 +249,7 @@ impl<'c> RecommendationRepository<'c> {
         })
     }
 
-    pub fn find_pending(
-        &self,
-        symbol: &str,
-        side: Side,
-        portfolio_hash: &str,
-    ) -> Result<Option<Recommendation>> {
+    pub fn find_pending(&self, symbol: &str, side: Side, portfolio_hash: &str) -> Result<Option<Recommendation>> {
         Ok(self
             .select(
                 "WHERE symbol = ?1 AND side = ?2 AND portfolio_hash = ?3 AND status = 'pending' ORDER BY priority LIMIT 1",
@@ -275,26 +268,14 @@ impl<'c> RecommendationRepository<'c> {
     }
 
     /// Moves a row from one status to another; returns false when it was not in `from`.
-    fn transition(
-        &self,
-        uuid: &str,
-        from: &[RecStatus],
-        set: &str,
-        params: &[&dyn rusqlite::ToSql],
-    ) -> Result<bool> {
-        let allowed = from
-            .iter()
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
+    fn transition(&self, uuid: &str, from: &[RecStatus], set: &str, params: &[&dyn rusqlite::ToSql]) -> Result<bool> {
+        let allowed = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
         let mut all: Vec<&dyn rusqlite::ToSql> = vec![&uuid];
         all.extend_from_slice(params);
         let n = self
             .conn
             .execute(
-                &format!(
-                    "UPDATE recommendations SET {set} WHERE uuid = ?1 AND status IN ({allowed})"
-                ),
+                &format!("UPDATE recommendations SET {set} WHERE uuid = ?1 AND status IN ({allowed})"),
                 all.as_slice(),
             )
             .ctx(self.conn, "changing a recommendation's status")?;
@@ -303,12 +284,7 @@ impl<'c> RecommendationRepository<'c> {
 
     /// `pending` → `submitted`, before the broker call.
     pub fn mark_submitted(&self, uuid: &str, at: Instant) -> Result<bool> {
-        self.transition(
-            uuid,
-            &[RecStatus::Pending],
-            "status = 'submitted', updated_at = ?2",
-            &[&Ts(at)],
-        )
+        self.transition(uuid, &[RecStatus::Pending], "status = 'submitted', updated_at = ?2", &[&Ts(at)])
     }
 
     pub fn record_order_ack(&self, uuid: &str, order_id: &str, at: Instant) -> Result<bool> {
@@ -414,10 +390,7 @@ impl<'c> RecommendationRepository<'c> {
     /// GC: every recommendation of a symbol, whatever its status.
     pub fn purge_symbol(&self, symbol: &str) -> Result<usize> {
         self.conn
-            .execute(
-                "DELETE FROM recommendations WHERE symbol = ?1",
-                [normalize_symbol(symbol)],
-            )
+            .execute("DELETE FROM recommendations WHERE symbol = ?1", [normalize_symbol(symbol)])
             .ctx(self.conn, "purging recommendations")
     }
 
@@ -486,25 +459,17 @@ impl<'c> CacheRepository<'c> {
 
     pub fn delete_expired(&self, now: Instant) -> Result<usize> {
         self.conn
-            .execute(
-                "DELETE FROM cache_data WHERE expires_at IS NOT NULL AND expires_at <= ?1",
-                [Ts(now)],
-            )
+            .execute("DELETE FROM cache_data WHERE expires_at IS NOT NULL AND expires_at <= ?1", [Ts(now)])
             .ctx(self.conn, "deleting expired cache rows")
     }
 
     pub fn purge_symbol(&self, symbol: &str) -> Result<usize> {
         self.conn
-            .execute(
-                "DELETE FROM cache_data WHERE symbol = ?1",
-                [normalize_symbol(symbol)],
-            )
+            .execute("DELETE FROM cache_data WHERE symbol = ?1", [normalize_symbol(symbol)])
             .ctx(self.conn, "purging cache rows")
     }
 
     pub fn clear(&self) -> Result<usize> {
-        self.conn
-            .execute("DELETE FROM cache_data", [])
-            .ctx(self.conn, "clearing the cache")
+        self.conn.execute("DELETE FROM cache_data", []).ctx(self.conn, "clearing the cache")
     }
 }

@@ -15,12 +15,7 @@ macro_rules! boolean {
 /// value, so impossible dates and `T24:00:00Z` are rejected.
 macro_rules! ts {
     ($c:literal) => {
-        concat!(
-            "strftime('%Y-%m-%dT%H:%M:%SZ', ",
-            $c,
-            ", '+0 days') IS ",
-            $c
-        )
+        concat!("strftime('%Y-%m-%dT%H:%M:%SZ', ", $c, ", '+0 days') IS ", $c)
     };
 }
 
@@ -92,16 +87,7 @@ macro_rules! cur {
 /// `SYM`: a broker symbol, trimmed and upper case; cash is never a security.
 macro_rules! sym {
     ($c:literal) => {
-        concat!(
-            $c,
-            " <> '' AND ",
-            $c,
-            " = upper(trim(",
-            $c,
-            ")) AND ",
-            $c,
-            " NOT GLOB 'CASH:*'"
-        )
+        concat!($c, " <> '' AND ", $c, " = upper(trim(", $c, ")) AND ", $c, " NOT GLOB 'CASH:*'")
     };
 }
 
@@ -150,20 +136,10 @@ mod tests {
 
     #[test]
     fn decimal_check_rejects_non_canonical() {
-        for bad in [
-            "12.50", "1e-5", "-0", ".5", "+1", "01", "1.", "1.2.3", "1-2", "", "-", " 1",
-        ] {
+        for bad in ["12.50", "1e-5", "-0", ".5", "+1", "01", "1.", "1.2.3", "1-2", "", "-", " 1"] {
             assert!(!passes(dec!("v"), bad), "{bad:?} accepted");
         }
-        for good in [
-            "0",
-            "12",
-            "0.1",
-            "-2.76",
-            "2.0300000000000002",
-            "-0.5",
-            "1000",
-        ] {
+        for good in ["0", "12", "0.1", "-2.76", "2.0300000000000002", "-0.5", "1000"] {
             assert!(passes(dec!("v"), good), "{good:?} rejected");
         }
         assert!(!passes(dec_nonneg!("v"), "-1"));

@@ -15,19 +15,29 @@ use super::{Result, SqlContext, StoreError};
 const MIGRATION_1: &str = concat!(
     "PRAGMA application_id = 1096045058;
 CREATE TABLE settings (
-  key         TEXT NOT NULL PRIMARY KEY CHECK (", non_empty!("key"), "),
+  key         TEXT NOT NULL PRIMARY KEY CHECK (",
+    non_empty!("key"),
+    "),
   value       TEXT NOT NULL,
   description TEXT,
-  updated_at  TEXT NOT NULL CHECK (", ts!("updated_at"), ")
+  updated_at  TEXT NOT NULL CHECK (",
+    ts!("updated_at"),
+    ")
 ) STRICT;
 
 CREATE TABLE allocation_targets (
   id         INTEGER NOT NULL PRIMARY KEY,
   type       TEXT NOT NULL CHECK (type IN ('country_group','industry_group','country','industry','geography')),
-  name       TEXT NOT NULL CHECK (", non_empty!("name"), "),
+  name       TEXT NOT NULL CHECK (",
+    non_empty!("name"),
+    "),
   target_pct REAL NOT NULL CHECK (target_pct BETWEEN -1 AND 1),
-  created_at TEXT NOT NULL CHECK (", ts!("created_at"), "),
-  updated_at TEXT NOT NULL CHECK (", ts!("updated_at"), "),
+  created_at TEXT NOT NULL CHECK (",
+    ts!("created_at"),
+    "),
+  updated_at TEXT NOT NULL CHECK (",
+    ts!("updated_at"),
+    "),
   UNIQUE (type, name)
 ) STRICT;
 "
@@ -70,18 +80,8 @@ pub struct SettingDef {
     pub about: &'static str,
 }
 
-const fn def(
-    key: &'static str,
-    default: &'static str,
-    kind: SettingKind,
-    about: &'static str,
-) -> SettingDef {
-    SettingDef {
-        key,
-        default,
-        kind,
-        about,
-    }
+const fn def(key: &'static str, default: &'static str, kind: SettingKind, about: &'static str) -> SettingDef {
+    SettingDef { key, default, kind, about }
 }
 
 use SettingKind::{Bool, Choice, Integer, Number, Text, TimeOfDay};
@@ -90,224 +90,43 @@ use SettingKind::{Bool, Choice, Integer, Number, Text, TimeOfDay};
 /// Writes of other keys are refused; rows the migrator copied under other keys are kept and ignored.
 pub const KNOWN_SETTINGS: &[SettingDef] = &[
     // storage.md §10: how long a removed security's data is kept before GC purges it.
-    def(
-        "gc_grace_days",
-        "30",
-        Integer { min: 1, max: 3650 },
-        "days between removing a security and purging its data",
-    ),
-    def(
-        "trading_mode",
-        "research",
-        Choice(&["research", "live"]),
-        "research simulates trades; live places orders",
-    ),
-    def(
-        "trading_paused",
-        "false",
-        Bool,
-        "blocks the order gateway in live mode",
-    ),
+    def("gc_grace_days", "30", Integer { min: 1, max: 3650 }, "days between removing a security and purging its data"),
+    def("trading_mode", "research", Choice(&["research", "live"]), "research simulates trades; live places orders"),
+    def("trading_paused", "false", Bool, "blocks the order gateway in live mode"),
     def("timezone", "UTC", Text, "device time zone for schedules"),
-    def(
-        "broker_timezone",
-        "Europe/Athens",
-        Text,
-        "zone of the broker's naive timestamps",
-    ),
-    def(
-        "transaction_cost_fixed_eur",
-        "2",
-        Number {
-            min: 0.0,
-            max: 1000.0,
-        },
-        "fixed commission per trade, EUR",
-    ),
-    def(
-        "transaction_cost_percent",
-        "0.002",
-        Number { min: 0.0, max: 0.1 },
-        "variable commission, fraction",
-    ),
-    def(
-        "max_cost_ratio",
-        "0.01",
-        Number { min: 0.0, max: 1.0 },
-        "largest acceptable commission share of a trade",
-    ),
-    def(
-        "fx_max_age_hours",
-        "96",
-        Integer { min: 1, max: 8760 },
-        "oldest stored FX rate used for valuation",
-    ),
-    def(
-        "min_cash_reserve_eur",
-        "500",
-        Number { min: 0.0, max: 1e9 },
-        "cash the planner never spends",
-    ),
-    def(
-        "min_currency_reserve_eur",
-        "5",
-        Number { min: 0.0, max: 1e9 },
-        "cash kept per currency",
-    ),
-    def(
-        "target_annual_return",
-        "0.11",
-        Number {
-            min: -1.0,
-            max: 10.0,
-        },
-        "scoring: target yearly return",
-    ),
-    def(
-        "market_avg_pe",
-        "22",
-        Number {
-            min: 0.0,
-            max: 1000.0,
-        },
-        "scoring: market average P/E",
-    ),
-    def(
-        "score_risk_free_rate",
-        "0.02",
-        Number {
-            min: -1.0,
-            max: 1.0,
-        },
-        "scoring: risk-free rate",
-    ),
-    def(
-        "planner_config",
-        "default",
-        Text,
-        "built-in planner preset or a TOML file",
-    ),
-    def(
-        "recommendation_ttl_hours",
-        "24",
-        Integer { min: 1, max: 8760 },
-        "pending recommendations expire after",
-    ),
-    def(
-        "execution_min_interval_minutes",
-        "30",
-        Integer { min: 1, max: 10080 },
-        "minimum time between executions",
-    ),
-    def(
-        "max_price_drift",
-        "0.05",
-        Number { min: 0.0, max: 1.0 },
-        "largest price move since the decision",
-    ),
-    def(
-        "max_orders_per_day",
-        "10",
-        Integer { min: 0, max: 1000 },
-        "order limit per day",
-    ),
-    def(
-        "caps_enforcement_min_total_eur",
-        "10000",
-        Number {
-            min: 0.0,
-            max: 1e12,
-        },
-        "portfolio size before caps apply",
-    ),
+    def("broker_timezone", "Europe/Athens", Text, "zone of the broker's naive timestamps"),
+    def("transaction_cost_fixed_eur", "2", Number { min: 0.0, max: 1000.0 }, "fixed commission per trade, EUR"),
+    def("transaction_cost_percent", "0.002", Number { min: 0.0, max: 0.1 }, "variable commission, fraction"),
+    def("max_cost_ratio", "0.01", Number { min: 0.0, max: 1.0 }, "largest acceptable commission share of a trade"),
+    def("fx_max_age_hours", "96", Integer { min: 1, max: 8760 }, "oldest stored FX rate used for valuation"),
+    def("min_cash_reserve_eur", "500", Number { min: 0.0, max: 1e9 }, "cash the planner never spends"),
+    def("min_currency_reserve_eur", "5", Number { min: 0.0, max: 1e9 }, "cash kept per currency"),
+    def("target_annual_return", "0.11", Number { min: -1.0, max: 10.0 }, "scoring: target yearly return"),
+    def("market_avg_pe", "22", Number { min: 0.0, max: 1000.0 }, "scoring: market average P/E"),
+    def("score_risk_free_rate", "0.02", Number { min: -1.0, max: 1.0 }, "scoring: risk-free rate"),
+    def("planner_config", "default", Text, "built-in planner preset or a TOML file"),
+    def("recommendation_ttl_hours", "24", Integer { min: 1, max: 8760 }, "pending recommendations expire after"),
+    def("execution_min_interval_minutes", "30", Integer { min: 1, max: 10080 }, "minimum time between executions"),
+    def("max_price_drift", "0.05", Number { min: 0.0, max: 1.0 }, "largest price move since the decision"),
+    def("max_orders_per_day", "10", Integer { min: 0, max: 1000 }, "order limit per day"),
+    def("caps_enforcement_min_total_eur", "10000", Number { min: 0.0, max: 1e12 }, "portfolio size before caps apply"),
     def("drip_enabled", "true", Bool, "reinvest dividends"),
-    def(
-        "drip_min_yield",
-        "0.03",
-        Number { min: 0.0, max: 1.0 },
-        "minimum yield for reinvestment",
-    ),
-    def(
-        "risk_free_rate",
-        "0.035",
-        Number {
-            min: -1.0,
-            max: 1.0,
-        },
-        "analytics: risk-free rate",
-    ),
-    def(
-        "sortino_mar",
-        "0.05",
-        Number {
-            min: -1.0,
-            max: 1.0,
-        },
-        "analytics: minimum acceptable return",
-    ),
-    def(
-        "ticker_show_value",
-        "true",
-        Bool,
-        "ticker shows the portfolio value",
-    ),
+    def("drip_min_yield", "0.03", Number { min: 0.0, max: 1.0 }, "minimum yield for reinvestment"),
+    def("risk_free_rate", "0.035", Number { min: -1.0, max: 1.0 }, "analytics: risk-free rate"),
+    def("sortino_mar", "0.05", Number { min: -1.0, max: 1.0 }, "analytics: minimum acceptable return"),
+    def("ticker_show_value", "true", Bool, "ticker shows the portfolio value"),
     def("ticker_show_cash", "true", Bool, "ticker shows cash"),
-    def(
-        "ticker_show_actions",
-        "true",
-        Bool,
-        "ticker shows the next actions",
-    ),
-    def(
-        "ticker_show_amounts",
-        "true",
-        Bool,
-        "ticker shows amounts of actions",
-    ),
-    def(
-        "ticker_max_actions",
-        "3",
-        Integer { min: 0, max: 20 },
-        "actions shown on the ticker",
-    ),
-    def(
-        "ticker_speed_ms",
-        "50",
-        Integer { min: 10, max: 1000 },
-        "ticker scroll step",
-    ),
-    def(
-        "display_mode",
-        "ticker",
-        Choice(&["ticker", "allocation"]),
-        "what the matrix shows",
-    ),
-    def(
-        "error_display_minutes",
-        "60",
-        Integer { min: 1, max: 10080 },
-        "how long an error stays on the display",
-    ),
+    def("ticker_show_actions", "true", Bool, "ticker shows the next actions"),
+    def("ticker_show_amounts", "true", Bool, "ticker shows amounts of actions"),
+    def("ticker_max_actions", "3", Integer { min: 0, max: 20 }, "actions shown on the ticker"),
+    def("ticker_speed_ms", "50", Integer { min: 10, max: 1000 }, "ticker scroll step"),
+    def("display_mode", "ticker", Choice(&["ticker", "allocation"]), "what the matrix shows"),
+    def("error_display_minutes", "60", Integer { min: 1, max: 10080 }, "how long an error stays on the display"),
     def("job_time_health", "04:00", TimeOfDay, "daily health job"),
     def("job_time_scoring", "04:30", TimeOfDay, "daily scoring job"),
-    def(
-        "job_time_drip",
-        "10:00",
-        TimeOfDay,
-        "daily dividend reinvestment job",
-    ),
-    def(
-        "job_time_snapshot",
-        "23:15",
-        TimeOfDay,
-        "daily snapshot job",
-    ),
-    def(
-        "job_time_gc",
-        "00:10",
-        TimeOfDay,
-        "daily garbage collection",
-    ),
+    def("job_time_drip", "10:00", TimeOfDay, "daily dividend reinvestment job"),
+    def("job_time_snapshot", "23:15", TimeOfDay, "daily snapshot job"),
+    def("job_time_gc", "00:10", TimeOfDay, "daily garbage collection"),
 ];
 
 /// The definition of a known key.
@@ -318,17 +137,10 @@ pub fn setting_def(key: &str) -> Option<&'static SettingDef> {
 /// Checks a value against its key's kind; the error names the key and says what is accepted.
 pub fn validate_setting(key: &str, value: &str) -> Result<()> {
     let Some(def) = setting_def(key) else {
-        return Err(StoreError::invalid(
-            format!("setting `{key}`"),
-            "unknown key (see `trader settings --help`)",
-        ));
+        return Err(StoreError::invalid(format!("setting `{key}`"), "unknown key (see `trader settings --help`)"));
     };
-    let bad = |expected: String| {
-        Err(StoreError::invalid(
-            format!("setting `{key}`"),
-            format!("`{value}` is not {expected}"),
-        ))
-    };
+    let bad =
+        |expected: String| Err(StoreError::invalid(format!("setting `{key}`"), format!("`{value}` is not {expected}")));
     match def.kind {
         Bool => {
             if parse_bool(value).is_none() {
@@ -392,9 +204,7 @@ impl<'c> SettingsRepository<'c> {
     /// The stored value, if the key is overridden.
     pub fn get(&self, key: &str) -> Result<Option<String>> {
         self.conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
             .optional()
             .ctx(self.conn, "reading a setting")
     }
@@ -414,18 +224,11 @@ impl<'c> SettingsRepository<'c> {
                 })
             })
             .ctx(self.conn, "reading settings")?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .ctx(self.conn, "reading settings")
+        rows.collect::<rusqlite::Result<Vec<_>>>().ctx(self.conn, "reading settings")
     }
 
     /// Upserts a known key with a valid value; a `None` description keeps the stored one.
-    pub fn set(
-        &self,
-        key: &str,
-        value: &str,
-        description: Option<&str>,
-        at: Instant,
-    ) -> Result<()> {
+    pub fn set(&self, key: &str, value: &str, description: Option<&str>, at: Instant) -> Result<()> {
         validate_setting(key, value)?;
         self.conn
             .execute(
@@ -440,20 +243,11 @@ impl<'c> SettingsRepository<'c> {
 
     /// Removes an override; the default applies again.
     pub fn delete(&self, key: &str) -> Result<bool> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM settings WHERE key = ?1", [key])
-            .ctx(self.conn, "deleting a setting")?
-            > 0)
+        Ok(self.conn.execute("DELETE FROM settings WHERE key = ?1", [key]).ctx(self.conn, "deleting a setting")? > 0)
     }
 
     /// Reads a typed value; a missing key gives `default`, an unparseable one gives `default` and a warning.
-    fn typed<T: FromStr>(
-        &self,
-        key: &str,
-        default: T,
-        parse: impl Fn(&str) -> Option<T>,
-    ) -> Result<T> {
+    fn typed<T: FromStr>(&self, key: &str, default: T, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
         match self.get(key)? {
             None => Ok(default),
             Some(text) => Ok(parse(&text).unwrap_or_else(|| {
@@ -464,9 +258,7 @@ impl<'c> SettingsRepository<'c> {
     }
 
     pub fn get_f64(&self, key: &str, default: f64) -> Result<f64> {
-        self.typed(key, default, |t| {
-            t.trim().parse().ok().filter(|v: &f64| v.is_finite())
-        })
+        self.typed(key, default, |t| t.trim().parse().ok().filter(|v: &f64| v.is_finite()))
     }
     pub fn get_i64(&self, key: &str, default: i64) -> Result<i64> {
         self.typed(key, default, |t| t.trim().parse().ok())
@@ -504,35 +296,23 @@ impl<'c> AllocationRepository<'c> {
     pub fn all(&self) -> Result<BTreeMap<String, f64>> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT type, name, target_pct FROM allocation_targets ORDER BY type, name",
-            )
+            .prepare_cached("SELECT type, name, target_pct FROM allocation_targets ORDER BY type, name")
             .ctx(self.conn, "reading allocation targets")?;
         let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    format!("{}:{}", r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-                    r.get(2)?,
-                ))
-            })
+            .query_map([], |r| Ok((format!("{}:{}", r.get::<_, String>(0)?, r.get::<_, String>(1)?), r.get(2)?)))
             .ctx(self.conn, "reading allocation targets")?;
-        rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()
-            .ctx(self.conn, "reading allocation targets")
+        rows.collect::<rusqlite::Result<BTreeMap<_, _>>>().ctx(self.conn, "reading allocation targets")
     }
 
     /// Targets of one type: name → weight, as stored.
     pub fn by_type(&self, kind: TargetType) -> Result<BTreeMap<String, f64>> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT name, target_pct FROM allocation_targets WHERE type = ?1 ORDER BY name",
-            )
+            .prepare_cached("SELECT name, target_pct FROM allocation_targets WHERE type = ?1 ORDER BY name")
             .ctx(self.conn, "reading allocation targets")?;
-        let rows = stmt
-            .query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))
-            .ctx(self.conn, "reading allocation targets")?;
-        rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()
-            .ctx(self.conn, "reading allocation targets")
+        let rows =
+            stmt.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?))).ctx(self.conn, "reading allocation targets")?;
+        rows.collect::<rusqlite::Result<BTreeMap<_, _>>>().ctx(self.conn, "reading allocation targets")
     }
 
     /// Group weights normalised to sum 1 when their sum is positive (negative legacy weights count as 0).
@@ -567,10 +347,7 @@ impl<'c> AllocationRepository<'c> {
     pub fn delete(&self, kind: TargetType, name: &str) -> Result<bool> {
         let n = self
             .conn
-            .execute(
-                "DELETE FROM allocation_targets WHERE type = ?1 AND name = ?2",
-                params![kind, name],
-            )
+            .execute("DELETE FROM allocation_targets WHERE type = ?1 AND name = ?2", params![kind, name])
             .ctx(self.conn, "deleting an allocation target")?;
         Ok(n > 0)
     }

@@ -55,15 +55,15 @@ impl Layout {
                 files.join(", ")
             ),
             Layout::Incomplete { missing } => {
-                format!("incomplete data directory, missing: {}; restore them from a backup (`trader restore`)", missing.join(", "))
+                format!(
+                    "incomplete data directory, missing: {}; restore them from a backup (`trader restore`)",
+                    missing.join(", ")
+                )
             }
             Layout::Fresh => "no databases here; run `trader init`".to_owned(),
             Layout::Complete | Layout::CacheMissing => "the data directory is complete".to_owned(),
         };
-        StoreError::Layout {
-            path: dir.to_owned(),
-            message,
-        }
+        StoreError::Layout { path: dir.to_owned(), message }
     }
 }
 
@@ -107,19 +107,14 @@ impl DataDir {
         if self.root.join(MIGRATION_JOURNAL).exists() {
             return Ok(Layout::MigrationIncomplete);
         }
-        let mut legacy: Vec<String> = LEGACY_ONLY
-            .iter()
-            .filter(|f| self.root.join(f).exists())
-            .map(|f| f.to_string())
-            .collect();
+        let mut legacy: Vec<String> =
+            LEGACY_ONLY.iter().filter(|f| self.root.join(f).exists()).map(|f| f.to_string()).collect();
         let mut missing = Vec::new();
         for name in DbName::ALL {
             let path = self.db_path(name);
             match fs::metadata(&path) {
                 Err(_) => missing.push(name.spec().file_name()),
-                Ok(meta) if meta.len() > 0 && is_legacy_database(&path) => {
-                    legacy.push(name.spec().file_name())
-                }
+                Ok(meta) if meta.len() > 0 && is_legacy_database(&path) => legacy.push(name.spec().file_name()),
                 Ok(_) => {}
             }
         }
@@ -147,15 +142,10 @@ impl DataDir {
             .truncate(false)
             .mode(0o600)
             .open(&path)
-            .map_err(|source| StoreError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(|source| StoreError::Io { path: path.clone(), source })?;
         match file.try_lock() {
             Ok(()) => Ok(DirLock { _file: file }),
-            Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
-                path: self.root.clone(),
-            }),
+            Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked { path: self.root.clone() }),
             Err(fs::TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
         }
     }
@@ -181,19 +171,12 @@ fn is_legacy_database(path: &Path) -> bool {
         return false;
     }
     let uri = format!("file:{}?immutable=1", path.display());
-    let Ok(conn) = Connection::open_with_flags(
-        uri,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
-    ) else {
+    let Ok(conn) = Connection::open_with_flags(uri, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI)
+    else {
         return false;
     };
-    let tables: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap_or(0);
+    let tables: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table'", [], |r| r.get(0)).unwrap_or(0);
     tables > 0
 }
 
@@ -203,18 +186,10 @@ pub fn create_private_dir(path: &Path) -> Result<(), StoreError> {
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .map_err(|source| StoreError::Io {
-            path: path.to_owned(),
-            source,
-        })
+        .map_err(|source| StoreError::Io { path: path.to_owned(), source })
 }
 
 /// Flushes a directory's entries (after a rename or a new file) to disk.
 pub fn fsync_dir(path: &Path) -> Result<(), StoreError> {
-    File::open(path)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|source| StoreError::Io {
-            path: path.to_owned(),
-            source,
-        })
+    File::open(path).and_then(|dir| dir.sync_all()).map_err(|source| StoreError::Io { path: path.to_owned(), source })
 }

@@ -30,23 +30,15 @@ pub const ABORT_HOOK_ENV: &str = "TRADER_TEST_ABORT_GC_AFTER";
 
 /// Reads `gc_grace_days` from config.db: (days, warning). An invalid value gives 30 and a warning.
 pub fn grace_days(config: &Connection) -> (i64, Option<String>) {
-    let value: Option<String> = config
-        .query_row(
-            "SELECT value FROM settings WHERE key = 'gc_grace_days'",
-            [],
-            |r| r.get(0),
-        )
-        .ok();
+    let value: Option<String> =
+        config.query_row("SELECT value FROM settings WHERE key = 'gc_grace_days'", [], |r| r.get(0)).ok();
     match value {
         None => (DEFAULT_GRACE_DAYS, None),
         Some(text) => match text.trim().parse::<i64>() {
             Ok(days) if (1..=3650).contains(&days) => (days, None),
-            _ => (
-                DEFAULT_GRACE_DAYS,
-                Some(format!(
-                    "gc_grace_days `{text}` is not 1–3650; using {DEFAULT_GRACE_DAYS}"
-                )),
-            ),
+            _ => {
+                (DEFAULT_GRACE_DAYS, Some(format!("gc_grace_days `{text}` is not 1–3650; using {DEFAULT_GRACE_DAYS}")))
+            }
         },
     }
 }
@@ -64,8 +56,7 @@ pub struct GcDatabases {
 impl GcDatabases {
     /// Opens the five databases GC writes (and config.db for the grace period); never the ledger or satellites.
     pub fn open(dir: &Path) -> Result<GcDatabases> {
-        let writer =
-            |name: DbName| open::open_writer(dir, name.spec(), Create::Never).map(|o| o.conn);
+        let writer = |name: DbName| open::open_writer(dir, name.spec(), Create::Never).map(|o| o.conn);
         Ok(GcDatabases {
             universe: writer(DbName::Universe)?,
             portfolio: writer(DbName::Portfolio)?,
@@ -112,9 +103,7 @@ pub struct GcReport {
 }
 
 fn count(conn: &Connection, sql: &'static str, symbol: &str) -> Result<usize> {
-    let n: i64 = conn
-        .query_row(sql, [symbol], |r| r.get(0))
-        .ctx(conn, "counting rows")?;
+    let n: i64 = conn.query_row(sql, [symbol], |r| r.get(0)).ctx(conn, "counting rows")?;
     Ok(n as usize)
 }
 
@@ -192,9 +181,7 @@ fn log(
 
 /// A held position refuses the purge: its quantity, if not zero.
 fn held_quantity(dbs: &GcDatabases, symbol: &str) -> Result<Option<f64>> {
-    Ok(PositionRepository::new(&dbs.portfolio)
-        .quantity(symbol)?
-        .filter(|q| *q != 0.0))
+    Ok(PositionRepository::new(&dbs.portfolio).quantity(symbol)?.filter(|q| *q != 0.0))
 }
 
 fn preview(dbs: &GcDatabases, symbol: &str, removed_at: Instant) -> Result<SymbolOutcome> {
@@ -210,69 +197,35 @@ fn preview(dbs: &GcDatabases, symbol: &str, removed_at: Instant) -> Result<Symbo
     let rows = vec![
         (
             "history.daily_prices".to_owned(),
-            count(
-                &dbs.history,
-                "SELECT count(*) FROM daily_prices WHERE symbol = ?1",
-                symbol,
-            )?,
+            count(&dbs.history, "SELECT count(*) FROM daily_prices WHERE symbol = ?1", symbol)?,
         ),
         (
             "history.monthly_prices".to_owned(),
-            count(
-                &dbs.history,
-                "SELECT count(*) FROM monthly_prices WHERE symbol = ?1",
-                symbol,
-            )?,
+            count(&dbs.history, "SELECT count(*) FROM monthly_prices WHERE symbol = ?1", symbol)?,
         ),
         (
             "portfolio.scores".to_owned(),
-            count(
-                &dbs.portfolio,
-                "SELECT count(*) FROM scores WHERE symbol = ?1",
-                symbol,
-            )?,
+            count(&dbs.portfolio, "SELECT count(*) FROM scores WHERE symbol = ?1", symbol)?,
         ),
         (
             "portfolio.calculated_metrics".to_owned(),
-            count(
-                &dbs.portfolio,
-                "SELECT count(*) FROM calculated_metrics WHERE symbol = ?1",
-                symbol,
-            )?,
+            count(&dbs.portfolio, "SELECT count(*) FROM calculated_metrics WHERE symbol = ?1", symbol)?,
         ),
         (
             "portfolio.positions".to_owned(),
-            count(
-                &dbs.portfolio,
-                "SELECT count(*) FROM positions WHERE symbol = ?1 AND quantity = 0",
-                symbol,
-            )?,
+            count(&dbs.portfolio, "SELECT count(*) FROM positions WHERE symbol = ?1 AND quantity = 0", symbol)?,
         ),
         (
             "cache.recommendations".to_owned(),
-            count(
-                &dbs.cache,
-                "SELECT count(*) FROM recommendations WHERE symbol = ?1",
-                symbol,
-            )?,
+            count(&dbs.cache, "SELECT count(*) FROM recommendations WHERE symbol = ?1", symbol)?,
         ),
         (
             "cache.cache_data".to_owned(),
-            count(
-                &dbs.cache,
-                "SELECT count(*) FROM cache_data WHERE symbol = ?1",
-                symbol,
-            )?,
+            count(&dbs.cache, "SELECT count(*) FROM cache_data WHERE symbol = ?1", symbol)?,
         ),
         ("universe.securities".to_owned(), 1),
     ];
-    Ok(SymbolOutcome {
-        symbol: symbol.to_owned(),
-        removed_at,
-        action: "would_purge".into(),
-        rows,
-        detail: None,
-    })
+    Ok(SymbolOutcome { symbol: symbol.to_owned(), removed_at, action: "would_purge".into(), rows, detail: None })
 }
 
 /// Steps 3.1–3.6 of §10.2 for one security.
@@ -307,11 +260,7 @@ fn purge_one(
         return Ok(outcome);
     }
     // Before each step: the user may have re-added the security meanwhile.
-    let still_removed = || -> Result<bool> {
-        Ok(securities
-            .removed_at(symbol)?
-            .is_some_and(|at| at <= cutoff))
-    };
+    let still_removed = || -> Result<bool> { Ok(securities.removed_at(symbol)?.is_some_and(|at| at <= cutoff)) };
     let aborted = |outcome: &mut SymbolOutcome| -> Result<()> {
         securities.append_gc_log(&log(
             now,
@@ -333,21 +282,9 @@ fn purge_one(
     let history = PriceHistoryRepository::new(&dbs.history).purge_symbol(symbol)?;
     let detail = serde_json::to_string(&history).expect("counts serialise");
     let n = history.daily_prices + history.monthly_prices;
-    securities.append_gc_log(&log(
-        now,
-        symbol,
-        removed_at,
-        GcTarget::History,
-        GcAction::Purged,
-        n,
-        Some(detail),
-    ))?;
-    outcome
-        .rows
-        .push(("history.daily_prices".into(), history.daily_prices));
-    outcome
-        .rows
-        .push(("history.monthly_prices".into(), history.monthly_prices));
+    securities.append_gc_log(&log(now, symbol, removed_at, GcTarget::History, GcAction::Purged, n, Some(detail)))?;
+    outcome.rows.push(("history.daily_prices".into(), history.daily_prices));
+    outcome.rows.push(("history.monthly_prices".into(), history.monthly_prices));
     maybe_abort_after(GcTarget::History);
 
     if !still_removed()? {
@@ -355,10 +292,7 @@ fn purge_one(
         return Ok(outcome);
     }
     let (scores, positions) = write_tx(&dbs.portfolio, "purging portfolio rows", |conn| {
-        Ok((
-            ScoreRepository::new(conn).purge_symbol(symbol)?,
-            PositionRepository::new(conn).delete_if_zero(symbol)?,
-        ))
+        Ok((ScoreRepository::new(conn).purge_symbol(symbol)?, PositionRepository::new(conn).delete_if_zero(symbol)?))
     })?;
     let detail = serde_json::json!({ "scores": scores.scores, "calculated_metrics": scores.calculated_metrics, "positions": positions });
     let n = scores.scores + scores.calculated_metrics + positions;
@@ -371,13 +305,8 @@ fn purge_one(
         n,
         Some(detail.to_string()),
     ))?;
-    outcome
-        .rows
-        .push(("portfolio.scores".into(), scores.scores));
-    outcome.rows.push((
-        "portfolio.calculated_metrics".into(),
-        scores.calculated_metrics,
-    ));
+    outcome.rows.push(("portfolio.scores".into(), scores.scores));
+    outcome.rows.push(("portfolio.calculated_metrics".into(), scores.calculated_metrics));
     outcome.rows.push(("portfolio.positions".into(), positions));
     maybe_abort_after(GcTarget::Portfolio);
 
@@ -391,8 +320,7 @@ fn purge_one(
             CacheRepository::new(conn).purge_symbol(symbol)?,
         ))
     })?;
-    let detail =
-        serde_json::json!({ "recommendations": recommendations, "cache_data": cache_rows });
+    let detail = serde_json::json!({ "recommendations": recommendations, "cache_data": cache_rows });
     securities.append_gc_log(&log(
         now,
         symbol,
@@ -402,24 +330,14 @@ fn purge_one(
         recommendations + cache_rows,
         Some(detail.to_string()),
     ))?;
-    outcome
-        .rows
-        .push(("cache.recommendations".into(), recommendations));
+    outcome.rows.push(("cache.recommendations".into(), recommendations));
     outcome.rows.push(("cache.cache_data".into(), cache_rows));
     maybe_abort_after(GcTarget::Cache);
 
     let purged = securities.purge(
         symbol,
         cutoff,
-        &log(
-            now,
-            symbol,
-            removed_at,
-            GcTarget::Universe,
-            GcAction::Purged,
-            1,
-            None,
-        ),
+        &log(now, symbol, removed_at, GcTarget::Universe, GcAction::Purged, 1, None),
     )?;
     if purged {
         outcome.rows.push(("universe.securities".into(), 1));
@@ -434,9 +352,7 @@ fn retention(dbs: &GcDatabases, now: Instant, dry_run: bool) -> Result<Retention
     let planner_before = now - Duration::days(PLANNER_RETENTION_DAYS);
     if dry_run {
         let n = |conn: &Connection, sql: &'static str, at: Instant| -> Result<usize> {
-            let v: i64 = conn
-                .query_row(sql, [super::Ts(at)], |r| r.get(0))
-                .ctx(conn, "counting rows")?;
+            let v: i64 = conn.query_row(sql, [super::Ts(at)], |r| r.get(0)).ctx(conn, "counting rows")?;
             Ok(v as usize)
         };
         return Ok(Retention {
@@ -455,11 +371,7 @@ fn retention(dbs: &GcDatabases, now: Instant, dry_run: bool) -> Result<Retention
                 "SELECT count(*) FROM calculated_metrics WHERE expires_at IS NOT NULL AND expires_at <= ?1",
                 now,
             )?,
-            planner_sequences: n(
-                &dbs.agents,
-                "SELECT count(*) FROM sequences WHERE created_at < ?1",
-                planner_before,
-            )?,
+            planner_sequences: n(&dbs.agents, "SELECT count(*) FROM sequences WHERE created_at < ?1", planner_before)?,
             planner_best_results: n(
                 &dbs.agents,
                 "SELECT count(*) FROM best_result WHERE updated_at < ?1",
@@ -470,8 +382,7 @@ fn retention(dbs: &GcDatabases, now: Instant, dry_run: bool) -> Result<Retention
     let pruned = super::agents::PlannerRepository::new(&dbs.agents).prune_before(planner_before)?;
     Ok(Retention {
         expired_cache_rows: CacheRepository::new(&dbs.cache).delete_expired(now)?,
-        finished_recommendations: RecommendationRepository::new(&dbs.cache)
-            .delete_finished_before(finished_before)?,
+        finished_recommendations: RecommendationRepository::new(&dbs.cache).delete_finished_before(finished_before)?,
         expired_metrics: ScoreRepository::new(&dbs.portfolio).delete_expired_metrics(now)?,
         planner_sequences: pruned.sequences,
         planner_best_results: pruned.best_results,
@@ -536,42 +447,29 @@ fn orphan_sql(table: &str) -> (&'static str, &'static str, &'static str) {
 /// `trader gc --orphans`: deletes orphan rows explicitly (never ledger rows, never positions), logging each
 /// database's deletion to `gc_log` with `removed_at` = the run instant (storage.md §10.4).
 pub fn purge_orphans(dbs: &GcDatabases, now: Instant, dry_run: bool) -> Result<OrphanReport> {
-    let known: std::collections::BTreeSet<String> = collect_rows(
-        &dbs.universe,
-        "reading securities",
-        "SELECT symbol FROM securities",
-        [],
-        |r| r.get(0),
-    )?
-    .into_iter()
-    .collect();
+    let known: std::collections::BTreeSet<String> =
+        collect_rows(&dbs.universe, "reading securities", "SELECT symbol FROM securities", [], |r| r.get(0))?
+            .into_iter()
+            .collect();
     let conn_of = |db: DbName| match db {
         DbName::History => &dbs.history,
         DbName::Portfolio => &dbs.portfolio,
         _ => &dbs.cache,
     };
-    let mut per_symbol: std::collections::BTreeMap<String, Vec<(String, usize)>> =
-        Default::default();
+    let mut per_symbol: std::collections::BTreeMap<String, Vec<(String, usize)>> = Default::default();
     for (db, table) in ORPHAN_TABLES {
         let conn = conn_of(db);
         let (select, count_sql, delete) = orphan_sql(table);
-        for symbol in collect_rows(conn, "finding orphans", select, [], |r| {
-            r.get::<_, String>(0)
-        })? {
+        for symbol in collect_rows(conn, "finding orphans", select, [], |r| r.get::<_, String>(0))? {
             if known.contains(&symbol) {
                 continue;
             }
             let n = if dry_run {
-                conn.query_row(count_sql, [&symbol], |r| r.get::<_, i64>(0))
-                    .ctx(conn, "counting orphans")? as usize
+                conn.query_row(count_sql, [&symbol], |r| r.get::<_, i64>(0)).ctx(conn, "counting orphans")? as usize
             } else {
-                conn.execute(delete, [&symbol])
-                    .ctx(conn, "deleting orphans")?
+                conn.execute(delete, [&symbol]).ctx(conn, "deleting orphans")?
             };
-            per_symbol
-                .entry(symbol)
-                .or_default()
-                .push((format!("{db}.{table}"), n));
+            per_symbol.entry(symbol).or_default().push((format!("{db}.{table}"), n));
         }
     }
     if !dry_run {
@@ -579,11 +477,7 @@ pub fn purge_orphans(dbs: &GcDatabases, now: Instant, dry_run: bool) -> Result<O
         for (symbol, rows) in &per_symbol {
             for target in [GcTarget::History, GcTarget::Portfolio, GcTarget::Cache] {
                 let prefix = format!("{target}.");
-                let n: usize = rows
-                    .iter()
-                    .filter(|(t, _)| t.starts_with(&prefix))
-                    .map(|(_, n)| n)
-                    .sum();
+                let n: usize = rows.iter().filter(|(t, _)| t.starts_with(&prefix)).map(|(_, n)| n).sum();
                 if n > 0 {
                     let detail = serde_json::json!({ "orphans": rows.iter().filter(|(t, _)| t.starts_with(&prefix)).collect::<Vec<_>>() });
                     securities.append_gc_log(&log(
@@ -599,9 +493,5 @@ pub fn purge_orphans(dbs: &GcDatabases, now: Instant, dry_run: bool) -> Result<O
             }
         }
     }
-    Ok(OrphanReport {
-        run_at: now,
-        dry_run,
-        orphans: per_symbol.into_iter().collect(),
-    })
+    Ok(OrphanReport { run_at: now, dry_run, orphans: per_symbol.into_iter().collect() })
 }

@@ -131,14 +131,8 @@ impl DbHealth {
             file_bytes: 0,
             wal_bytes: 0,
             shm_bytes: 0,
-            application_id: Expected {
-                expected: i64::from(name.spec().application_id),
-                actual: None,
-            },
-            user_version: Expected {
-                expected: name.spec().newest_version(),
-                actual: None,
-            },
+            application_id: Expected { expected: i64::from(name.spec().application_id), actual: None },
+            user_version: Expected { expected: name.spec().newest_version(), actual: None },
             page_size: None,
             page_count: None,
             freelist_count: None,
@@ -228,10 +222,7 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 
 /// Examines every database of `dir`. Runs `quick_check`, `integrity_check` and `foreign_key_check` itself.
 pub fn report(dir: &Path, now: Instant) -> HealthReport {
-    let mut databases: Vec<DbHealth> = DbName::ALL
-        .into_iter()
-        .map(|name| examine(dir, name, now))
-        .collect();
+    let mut databases: Vec<DbHealth> = DbName::ALL.into_iter().map(|name| examine(dir, name, now)).collect();
     let backups = backup::latest_sets(dir);
     let cache = open_quietly(dir, DbName::Cache);
     for db in &mut databases {
@@ -241,42 +232,27 @@ pub fn report(dir: &Path, now: Instant) -> HealthReport {
         }
     }
     let total_db_bytes: u64 = databases.iter().map(|d| d.file_bytes + d.wal_bytes).sum();
-    let free_bytes = rustix::fs::statvfs(dir)
-        .ok()
-        .map(|s| s.f_bavail * s.f_frsize);
-    let mut status = databases
-        .iter()
-        .map(|d| d.status)
-        .max()
-        .unwrap_or(Status::Ok);
+    let free_bytes = rustix::fs::statvfs(dir).ok().map(|s| s.f_bavail * s.f_frsize);
+    let mut status = databases.iter().map(|d| d.status).max().unwrap_or(Status::Ok);
     let mut reasons = Vec::new();
     if let Some(free) = free_bytes
         && free < 2 * total_db_bytes
     {
         status = Status::Critical;
-        reasons.push(format!(
-            "only {free} bytes free on the data filesystem; backups need 2 × {total_db_bytes}"
-        ));
+        reasons.push(format!("only {free} bytes free on the data filesystem; backups need 2 × {total_db_bytes}"));
     }
     let gc = gc_summary(dir);
     if !gc.refused.is_empty() {
         status = status.max(Status::Warning);
         reasons.push(format!(
             "GC refused to purge held securities: {}",
-            gc.refused
-                .iter()
-                .map(|r| r.symbol.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            gc.refused.iter().map(|r| r.symbol.as_str()).collect::<Vec<_>>().join(", ")
         ));
     }
     let references = reference_audit(dir);
     for r in references.iter().filter(|r| r.count > 0) {
         status = status.max(Status::Warning);
-        reasons.push(format!(
-            "{} dangling reference(s) from {} to {}",
-            r.count, r.from, r.to
-        ));
+        reasons.push(format!("{} dangling reference(s) from {} to {}", r.count, r.from, r.to));
     }
     HealthReport {
         generated_at: now,
@@ -298,17 +274,11 @@ fn open_quietly(dir: &Path, name: DbName) -> Option<Connection> {
     if !path.exists() {
         return None;
     }
-    let conn = Connection::open_with_flags(
-        &path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .ok()?;
-    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS as u64))
-        .ok()?;
+    let conn =
+        Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX).ok()?;
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS as u64)).ok()?;
     conn.pragma_update(None, "query_only", 1).ok()?;
-    let id: i64 = conn
-        .pragma_query_value(None, "application_id", |r| r.get(0))
-        .ok()?;
+    let id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).ok()?;
     (id == i64::from(name.spec().application_id)).then_some(conn)
 }
 
@@ -331,24 +301,15 @@ fn examine(dir: &Path, name: DbName, now: Instant) -> DbHealth {
         h.flag(Status::Critical, e.to_string());
     }
     if h.wal_bytes > WAL_WARNING_BYTES {
-        h.flag(
-            Status::Warning,
-            format!(
-                "-wal is {} bytes (> 64 MiB): checkpoints are not keeping up",
-                h.wal_bytes
-            ),
-        );
+        h.flag(Status::Warning, format!("-wal is {} bytes (> 64 MiB): checkpoints are not keeping up", h.wal_bytes));
     }
     h
 }
 
 fn examine_file(h: &mut DbHealth, path: &Path, now: Instant) -> Result<(), StoreError> {
     let spec = h.name.spec();
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| StoreError::from_sqlite(path, "opening", e))?;
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| StoreError::from_sqlite(path, "opening", e))?;
     let app_id = open::pragma_i64(&conn, path, "application_id")?;
     h.application_id.actual = Some(app_id);
     if app_id != h.application_id.expected {
@@ -357,10 +318,7 @@ fn examine_file(h: &mut DbHealth, path: &Path, now: Instant) -> Result<(), Store
             None if app_id == 0 => "application_id 0: a legacy file or not ours".to_owned(),
             None => format!("unknown application_id {app_id}"),
         };
-        h.flag(
-            Status::Critical,
-            format!("{}: wrong file ({what})", path.display()),
-        );
+        h.flag(Status::Critical, format!("{}: wrong file ({what})", path.display()));
         return Ok(());
     }
     let version = open::pragma_i64(&conn, path, "user_version")? as u32;
@@ -375,13 +333,7 @@ fn examine_file(h: &mut DbHealth, path: &Path, now: Instant) -> Result<(), Store
             ),
         );
     } else if version < spec.newest_version() {
-        h.flag(
-            Status::Warning,
-            format!(
-                "{}: schema version {version}; the next start migrates it",
-                path.display()
-            ),
-        );
+        h.flag(Status::Warning, format!("{}: schema version {version}; the next start migrates it", path.display()));
     }
     // The per-connection settings are applied as the daemon applies them, then everything is read back.
     conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS as u64))
@@ -393,8 +345,7 @@ fn examine_file(h: &mut DbHealth, path: &Path, now: Instant) -> Result<(), Store
         ("wal_autocheckpoint", WAL_AUTOCHECKPOINT),
         ("query_only", 1),
     ] {
-        conn.pragma_update(None, pragma, value)
-            .map_err(|e| StoreError::from_sqlite(path, "setting pragmas", e))?;
+        conn.pragma_update(None, pragma, value).map_err(|e| StoreError::from_sqlite(path, "setting pragmas", e))?;
     }
     let journal: String = conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
@@ -427,18 +378,9 @@ fn examine_file(h: &mut DbHealth, path: &Path, now: Instant) -> Result<(), Store
         let actual = row.actual.clone().unwrap_or_default();
         if row.pragma == "auto_vacuum" {
             h.auto_vacuum_conversion = "pending".into();
-            h.flag(
-                Status::Warning,
-                format!(
-                    "auto_vacuum={actual}, expected {}, conversion pending",
-                    row.expected
-                ),
-            );
+            h.flag(Status::Warning, format!("auto_vacuum={actual}, expected {}, conversion pending", row.expected));
         } else {
-            h.flag(
-                Status::Critical,
-                format!("{}={actual}, expected {}", row.pragma, row.expected),
-            );
+            h.flag(Status::Critical, format!("{}={actual}, expected {}", row.pragma, row.expected));
         }
     }
     h.profile = rows;
@@ -447,108 +389,57 @@ fn examine_file(h: &mut DbHealth, path: &Path, now: Instant) -> Result<(), Store
     let freelist = open::pragma_i64(&conn, path, "freelist_count")?;
     h.page_count = Some(page_count);
     h.freelist_count = Some(freelist);
-    if page_count > 0
-        && freelist as f64 > FREELIST_WARNING_SHARE * page_count as f64
-        && spec.profile.auto_vacuum != 1
-    {
-        h.flag(
-            Status::Warning,
-            format!("{freelist} of {page_count} pages are free (> 25 %)"),
-        );
+    if page_count > 0 && freelist as f64 > FREELIST_WARNING_SHARE * page_count as f64 && spec.profile.auto_vacuum != 1 {
+        h.flag(Status::Warning, format!("{freelist} of {page_count} pages are free (> 25 %)"));
     }
 
     let quick = open::check_rows(&conn, path, "quick_check")?;
     if !open::is_ok(&quick) {
-        h.flag(
-            Status::Critical,
-            format!("{}: quick_check: {}", path.display(), quick.join("; ")),
-        );
+        h.flag(Status::Critical, format!("{}: quick_check: {}", path.display(), quick.join("; ")));
     }
-    h.quick_check = Some(CheckRun {
-        ran_at: now,
-        rows: quick,
-    });
+    h.quick_check = Some(CheckRun { ran_at: now, rows: quick });
     let integrity = open::check_rows(&conn, path, "integrity_check")?;
     if !open::is_ok(&integrity) {
-        h.flag(
-            Status::Critical,
-            format!(
-                "{}: integrity_check: {}",
-                path.display(),
-                integrity.join("; ")
-            ),
-        );
+        h.flag(Status::Critical, format!("{}: integrity_check: {}", path.display(), integrity.join("; ")));
     }
-    h.integrity_check = Some(CheckRun {
-        ran_at: now,
-        rows: integrity,
-    });
+    h.integrity_check = Some(CheckRun { ran_at: now, rows: integrity });
     let violations = foreign_key_violations(&conn, path)?;
     if !violations.is_empty() {
-        h.flag(
-            Status::Critical,
-            format!("{} foreign-key violation(s)", violations.len()),
-        );
+        h.flag(Status::Critical, format!("{} foreign-key violation(s)", violations.len()));
     }
-    h.foreign_key_check = Some(FkCheck {
-        ran_at: now,
-        violations,
-    });
+    h.foreign_key_check = Some(FkCheck { ran_at: now, violations });
 
     let (missing, unexpected) = open::table_diff(spec, &open::table_names(&conn, path)?);
     if !missing.is_empty() {
-        h.flag(
-            Status::Critical,
-            format!("tables missing: {}", missing.join(", ")),
-        );
+        h.flag(Status::Critical, format!("tables missing: {}", missing.join(", ")));
     }
     if !unexpected.is_empty() {
-        h.flag(
-            Status::Warning,
-            format!("unexpected tables: {}", unexpected.join(", ")),
-        );
+        h.flag(Status::Warning, format!("unexpected tables: {}", unexpected.join(", ")));
     }
-    h.tables = TableSet {
-        missing,
-        unexpected,
-    };
+    h.tables = TableSet { missing, unexpected };
     Ok(())
 }
 
 fn foreign_key_violations(conn: &Connection, path: &Path) -> Result<Vec<FkViolation>, StoreError> {
-    let mut stmt = conn
-        .prepare("PRAGMA foreign_key_check")
-        .map_err(|e| StoreError::from_sqlite(path, "foreign_key_check", e))?;
+    let mut stmt =
+        conn.prepare("PRAGMA foreign_key_check").map_err(|e| StoreError::from_sqlite(path, "foreign_key_check", e))?;
     let rows = stmt
-        .query_map([], |r| {
-            Ok(FkViolation {
-                table: r.get(0)?,
-                rowid: r.get(1)?,
-                parent: r.get(2)?,
-                fkid: r.get(3)?,
-            })
-        })
+        .query_map([], |r| Ok(FkViolation { table: r.get(0)?, rowid: r.get(1)?, parent: r.get(2)?, fkid: r.get(3)? }))
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(|e| StoreError::from_sqlite(path, "foreign_key_check", e))?;
     Ok(rows)
 }
 
 fn cached_json(cache: &Connection, key: &str) -> Option<serde_json::Value> {
-    let text: String = cache
-        .query_row(
-            "SELECT value FROM cache_data WHERE cache_key = ?1",
-            [key],
-            |r| r.get(0),
-        )
-        .ok()?;
+    let text: String =
+        cache.query_row("SELECT value FROM cache_data WHERE cache_key = ?1", [key], |r| r.get(0)).ok()?;
     serde_json::from_str(&text).ok()
 }
 
 fn add_maintenance(h: &mut DbHealth, cache: &Connection) {
     h.last_checkpoint = cached_json(cache, &keys::checkpoint(h.name));
     h.last_incremental_vacuum = cached_json(cache, &keys::incremental_vacuum(h.name));
-    if let Some(serde_json::Value::String(state)) =
-        cached_json(cache, &keys::auto_vacuum_conversion(h.name))
+    if let Some(serde_json::Value::String(state)) = cached_json(cache, &keys::auto_vacuum_conversion(h.name))
         && h.auto_vacuum_conversion == "pending"
         && state.starts_with("failed")
     {
@@ -571,16 +462,10 @@ fn add_backups(
             status.last_ok_at = Some(set.created_at);
             status.last_ok_path = Some(set.path.clone());
         }
-        if let Some(error) = cache.and_then(|c| cached_json(c, &keys::backup_error(kind.as_str())))
-        {
-            status.last_error_at = error
-                .get("at")
-                .and_then(|v| v.as_str())
-                .and_then(|t| super::values::parse_instant(t).ok());
-            status.last_error = error
-                .get("error")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned);
+        if let Some(error) = cache.and_then(|c| cached_json(c, &keys::backup_error(kind.as_str()))) {
+            status.last_error_at =
+                error.get("at").and_then(|v| v.as_str()).and_then(|t| super::values::parse_instant(t).ok());
+            status.last_error = error.get("error").and_then(|v| v.as_str()).map(str::to_owned);
         }
         let newer_error = match (status.last_error_at, status.last_ok_at) {
             (Some(err), Some(ok)) => err > ok,
@@ -590,28 +475,19 @@ fn add_backups(
         if newer_error {
             h.flag(
                 Status::Warning,
-                format!(
-                    "the last {kind} backup failed: {}",
-                    status.last_error.clone().unwrap_or_default()
-                ),
+                format!("the last {kind} backup failed: {}", status.last_error.clone().unwrap_or_default()),
             );
         }
         match (kind, status.last_ok_at) {
             (BackupKind::Daily, None) => h.flag(Status::Warning, "no daily backup yet"),
             (BackupKind::Daily, Some(at)) if now - at > Duration::hours(48) => h.flag(
                 Status::Critical,
-                format!(
-                    "newest daily backup is from {} (older than 48 h)",
-                    format_instant(at)
-                ),
+                format!("newest daily backup is from {} (older than 48 h)", format_instant(at)),
             ),
             (BackupKind::Hourly, None) => h.flag(Status::Warning, "no hourly ledger backup yet"),
             (BackupKind::Hourly, Some(at)) if now - at > Duration::hours(2) => h.flag(
                 Status::Warning,
-                format!(
-                    "newest hourly ledger backup is from {} (older than 2 h)",
-                    format_instant(at)
-                ),
+                format!("newest hourly ledger backup is from {} (older than 2 h)", format_instant(at)),
             ),
             _ => {}
         }
@@ -624,21 +500,22 @@ fn gc_summary(dir: &Path) -> GcSummary {
     let Some(universe) = open_quietly(dir, DbName::Universe) else {
         return summary;
     };
-    let grace = open_quietly(dir, DbName::Config)
-        .map(|c| super::gc::grace_days(&c).0)
-        .unwrap_or(super::gc::DEFAULT_GRACE_DAYS);
-    let last_run: Option<String> = universe
-        .query_row("SELECT max(run_at) FROM gc_log", [], |r| r.get(0))
-        .ok()
-        .flatten();
+    let grace =
+        open_quietly(dir, DbName::Config).map(|c| super::gc::grace_days(&c).0).unwrap_or(super::gc::DEFAULT_GRACE_DAYS);
+    let last_run: Option<String> =
+        universe.query_row("SELECT max(run_at) FROM gc_log", [], |r| r.get(0)).ok().flatten();
     if let Some(run_at) = last_run {
         summary.last_run_at = super::values::parse_instant(&run_at).ok();
         summary.purged = universe
-            .query_row("SELECT count(*) FROM gc_log WHERE run_at = ?1 AND target = 'universe' AND action = 'purged'", [&run_at], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM gc_log WHERE run_at = ?1 AND target = 'universe' AND action = 'purged'",
+                [&run_at],
+                |r| r.get(0),
+            )
             .unwrap_or(0);
-        if let Ok(mut stmt) =
-            universe.prepare("SELECT symbol, detail FROM gc_log WHERE run_at = ?1 AND action = 'refused_position' ORDER BY symbol")
-        {
+        if let Ok(mut stmt) = universe.prepare(
+            "SELECT symbol, detail FROM gc_log WHERE run_at = ?1 AND action = 'refused_position' ORDER BY symbol",
+        ) {
             summary.refused = stmt
                 .query_map([&run_at], |r| {
                     let detail: Option<String> = r.get(1)?;
@@ -651,7 +528,9 @@ fn gc_summary(dir: &Path) -> GcSummary {
                 .unwrap_or_default();
         }
     }
-    if let Ok(mut stmt) = universe.prepare("SELECT symbol, removed_at FROM securities WHERE removed_at IS NOT NULL ORDER BY removed_at") {
+    if let Ok(mut stmt) =
+        universe.prepare("SELECT symbol, removed_at FROM securities WHERE removed_at IS NOT NULL ORDER BY removed_at")
+    {
         summary.pending = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, super::Ts>(1)?.0)))
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -665,10 +544,7 @@ fn gc_summary(dir: &Path) -> GcSummary {
 
 fn distinct(conn: &Connection, sql: &str) -> BTreeSet<String> {
     conn.prepare(sql)
-        .and_then(|mut stmt| {
-            stmt.query_map([], |r| r.get::<_, String>(0))
-                .and_then(|rows| rows.collect())
-        })
+        .and_then(|mut stmt| stmt.query_map([], |r| r.get::<_, String>(0)).and_then(|rows| rows.collect()))
         .unwrap_or_default()
 }
 
@@ -700,24 +576,9 @@ impl Target {
 /// The references of storage.md §6 whose dangling values are warnings: (from, its database, its values, to).
 /// Ledger symbols and order uuids are left out: after a purge they are expected to dangle.
 const REFERENCES: [(&str, DbName, &str, Target); 10] = [
-    (
-        "universe.securities.bucket_id",
-        DbName::Universe,
-        "SELECT DISTINCT bucket_id FROM securities",
-        Target::Buckets,
-    ),
-    (
-        "portfolio.positions.symbol",
-        DbName::Portfolio,
-        "SELECT DISTINCT symbol FROM positions",
-        Target::Securities,
-    ),
-    (
-        "portfolio.positions.bucket_id",
-        DbName::Portfolio,
-        "SELECT DISTINCT bucket_id FROM positions",
-        Target::Buckets,
-    ),
+    ("universe.securities.bucket_id", DbName::Universe, "SELECT DISTINCT bucket_id FROM securities", Target::Buckets),
+    ("portfolio.positions.symbol", DbName::Portfolio, "SELECT DISTINCT symbol FROM positions", Target::Securities),
+    ("portfolio.positions.bucket_id", DbName::Portfolio, "SELECT DISTINCT bucket_id FROM positions", Target::Buckets),
     (
         "portfolio.scores.symbol, portfolio.calculated_metrics.symbol",
         DbName::Portfolio,
@@ -742,12 +603,7 @@ const REFERENCES: [(&str, DbName, &str, Target); 10] = [
         "SELECT DISTINCT symbol FROM cache_data WHERE symbol IS NOT NULL",
         Target::Securities,
     ),
-    (
-        "ledger.trades.bucket_id",
-        DbName::Ledger,
-        "SELECT DISTINCT bucket_id FROM trades",
-        Target::Buckets,
-    ),
+    ("ledger.trades.bucket_id", DbName::Ledger, "SELECT DISTINCT bucket_id FROM trades", Target::Buckets),
     (
         "satellites.buckets.agent_id",
         DbName::Satellites,
@@ -765,10 +621,8 @@ const REFERENCES: [(&str, DbName, &str, Target); 10] = [
 /// Counts values of one database that name a row of another that does not exist (storage.md §6). Each
 /// database is read on its own; the sets are compared in Rust.
 pub fn reference_audit(dir: &Path) -> Vec<DanglingReference> {
-    let conns: BTreeMap<DbName, Connection> = DbName::ALL
-        .into_iter()
-        .filter_map(|name| open_quietly(dir, name).map(|c| (name, c)))
-        .collect();
+    let conns: BTreeMap<DbName, Connection> =
+        DbName::ALL.into_iter().filter_map(|name| open_quietly(dir, name).map(|c| (name, c))).collect();
     let read = |db: DbName, sql: &str| conns.get(&db).map(|c| distinct(c, sql));
     let mut targets: BTreeMap<Target, Option<BTreeSet<String>>> = BTreeMap::new();
     REFERENCES
@@ -807,18 +661,11 @@ pub fn render(report: &HealthReport) -> String {
             "  {} {:<11} v{} {:>10} B  wal {:>9} B  {} free of {} pages",
             mark(db.status),
             db.name.as_str(),
-            db.user_version
-                .actual
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "?".into()),
+            db.user_version.actual.map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
             db.file_bytes,
             db.wal_bytes,
-            db.freelist_count
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "?".into()),
-            db.page_count
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "?".into()),
+            db.freelist_count.map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
+            db.page_count.map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
         );
         for reason in &db.reasons {
             let _ = writeln!(out, "           - {reason}");
@@ -832,11 +679,7 @@ pub fn render(report: &HealthReport) -> String {
         }
     }
     if let Some(free) = report.free_bytes {
-        let _ = writeln!(
-            out,
-            "  free space {free} B for {} B of databases",
-            report.total_db_bytes
-        );
+        let _ = writeln!(out, "  free space {free} B for {} B of databases", report.total_db_bytes);
     }
     if !report.gc.pending.is_empty() {
         let pending: Vec<String> = report

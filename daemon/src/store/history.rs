@@ -183,9 +183,7 @@ impl<'c> PriceHistoryRepository<'c> {
         let mut bars = collect_rows(
             self.conn,
             "reading daily prices",
-            &format!(
-                "SELECT {DAILY_COLUMNS} FROM daily_prices WHERE symbol = ?1 ORDER BY date DESC LIMIT ?2"
-            ),
+            &format!("SELECT {DAILY_COLUMNS} FROM daily_prices WHERE symbol = ?1 ORDER BY date DESC LIMIT ?2"),
             params![normalize_symbol(symbol), n as i64],
             daily_from_row,
         )?;
@@ -214,10 +212,8 @@ impl<'c> PriceHistoryRepository<'c> {
             .ctx(self.conn, "reading closes")?;
         for symbol in symbols {
             let symbol = normalize_symbol(symbol);
-            if let Some(close) = stmt
-                .query_row(params![symbol, Day(date)], |r| r.get(0))
-                .optional()
-                .ctx(self.conn, "reading closes")?
+            if let Some(close) =
+                stmt.query_row(params![symbol, Day(date)], |r| r.get(0)).optional().ctx(self.conn, "reading closes")?
             {
                 closes.insert(symbol, close);
             }
@@ -268,11 +264,7 @@ impl<'c> PriceHistoryRepository<'c> {
     pub fn has_monthly(&self, symbol: &str) -> Result<bool> {
         let found = self
             .conn
-            .query_row(
-                "SELECT 1 FROM monthly_prices WHERE symbol = ?1 LIMIT 1",
-                [normalize_symbol(symbol)],
-                |_| Ok(()),
-            )
+            .query_row("SELECT 1 FROM monthly_prices WHERE symbol = ?1 LIMIT 1", [normalize_symbol(symbol)], |_| Ok(()))
             .optional()
             .ctx(self.conn, "reading monthly prices")?;
         Ok(found.is_some())
@@ -325,14 +317,7 @@ impl<'c> ExchangeRateRepository<'c> {
         ExchangeRateRepository { conn }
     }
 
-    pub fn upsert(
-        &self,
-        from: &str,
-        to: &str,
-        date: NaiveDate,
-        rate: f64,
-        source: &str,
-    ) -> Result<()> {
+    pub fn upsert(&self, from: &str, to: &str, date: NaiveDate, rate: f64, source: &str) -> Result<()> {
         if !(rate.is_finite() && rate > 0.0) {
             return Err(StoreError::invalid(
                 format!("rate {from}→{to} on {date}"),
@@ -353,9 +338,7 @@ impl<'c> ExchangeRateRepository<'c> {
         collect_rows(
             self.conn,
             "reading exchange rates",
-            &format!(
-                "SELECT from_currency, to_currency, date, rate, source FROM exchange_rates {filter}"
-            ),
+            &format!("SELECT from_currency, to_currency, date, rate, source FROM exchange_rates {filter}"),
             params,
             |r| {
                 Ok(ExchangeRate {
@@ -379,28 +362,23 @@ impl<'c> ExchangeRateRepository<'c> {
     ) -> Result<Option<ExchangeRate>> {
         let oldest = (now - max_age).date_naive();
         Ok(self
-            .select("WHERE from_currency = ?1 AND to_currency = ?2 AND date >= ?3 ORDER BY date DESC LIMIT 1", params![from, to, Day(oldest)])?
+            .select(
+                "WHERE from_currency = ?1 AND to_currency = ?2 AND date >= ?3 ORDER BY date DESC LIMIT 1",
+                params![from, to, Day(oldest)],
+            )?
             .pop())
     }
 
-    pub fn on_or_before(
-        &self,
-        from: &str,
-        to: &str,
-        date: NaiveDate,
-    ) -> Result<Option<ExchangeRate>> {
+    pub fn on_or_before(&self, from: &str, to: &str, date: NaiveDate) -> Result<Option<ExchangeRate>> {
         Ok(self
-            .select("WHERE from_currency = ?1 AND to_currency = ?2 AND date <= ?3 ORDER BY date DESC LIMIT 1", params![from, to, Day(date)])?
+            .select(
+                "WHERE from_currency = ?1 AND to_currency = ?2 AND date <= ?3 ORDER BY date DESC LIMIT 1",
+                params![from, to, Day(date)],
+            )?
             .pop())
     }
 
-    pub fn range(
-        &self,
-        from: &str,
-        to: &str,
-        start: NaiveDate,
-        end: NaiveDate,
-    ) -> Result<Vec<ExchangeRate>> {
+    pub fn range(&self, from: &str, to: &str, start: NaiveDate, end: NaiveDate) -> Result<Vec<ExchangeRate>> {
         self.select(
             "WHERE from_currency = ?1 AND to_currency = ?2 AND date BETWEEN ?3 AND ?4 ORDER BY date",
             params![from, to, Day(start), Day(end)],

@@ -137,13 +137,7 @@ pub static SPEC: DbSpec = DbSpec {
     application_id: 0x4154_5203,
     profile: LEDGER_PROFILE,
     migrations: &[M::up(MIGRATION_1)],
-    tables: &[
-        "cash_flows",
-        "dividend_history",
-        "order_events",
-        "orders",
-        "trades",
-    ],
+    tables: &["cash_flows", "dividend_history", "order_events", "orders", "trades"],
 };
 
 text_enum! {
@@ -193,10 +187,7 @@ text_enum! {
 impl OrderEventKind {
     /// No event follows a final one.
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            OrderEventKind::Rejected | OrderEventKind::Filled | OrderEventKind::Reconciled
-        )
+        matches!(self, OrderEventKind::Rejected | OrderEventKind::Filled | OrderEventKind::Reconciled)
     }
 }
 
@@ -226,8 +217,7 @@ pub struct Trade {
 
 /// EUR value of a trade, rounded to cents half away from zero (portfolio.md §3.1).
 pub fn value_eur(quantity: Decimal, price: Decimal, rate: Decimal) -> Decimal {
-    (quantity * price / rate)
-        .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    (quantity * price / rate).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
 
 const TRADE_COLUMNS: &str = "id, symbol, isin, side, quantity, price, currency, currency_rate, value_eur, commission, \
@@ -320,16 +310,10 @@ impl<'c> TradeRepository<'c> {
         if changed == 1 {
             return Ok(Inserted::New(self.conn.last_insert_rowid()));
         }
-        let existing = t
-            .order_id
-            .as_deref()
-            .and_then(|id| self.get_by_order_id(id).transpose())
-            .transpose()?;
+        let existing = t.order_id.as_deref().and_then(|id| self.get_by_order_id(id).transpose()).transpose()?;
         existing
             .map(|found| Inserted::Duplicate(found.id))
-            .ok_or_else(|| {
-                StoreError::invalid("trade", "insert ignored without a duplicate order_id")
-            })
+            .ok_or_else(|| StoreError::invalid("trade", "insert ignored without a duplicate order_id"))
     }
 
     pub fn get(&self, id: i64) -> Result<Option<Stored<Trade>>> {
@@ -361,12 +345,7 @@ impl<'c> TradeRepository<'c> {
     }
 
     /// A symbol's newest `limit` trades, newest first.
-    pub fn by_symbol(
-        &self,
-        symbol: &str,
-        limit: usize,
-        modes: Modes,
-    ) -> Result<Vec<Stored<Trade>>> {
+    pub fn by_symbol(&self, symbol: &str, limit: usize, modes: Modes) -> Result<Vec<Stored<Trade>>> {
         self.select(
             "WHERE symbol = ?1 AND (mode = 'live' OR ?2) ORDER BY executed_at DESC, id DESC LIMIT ?3",
             params![normalize_symbol(symbol), modes.includes_research(), limit as i64],
@@ -380,12 +359,7 @@ impl<'c> TradeRepository<'c> {
         )
     }
 
-    fn symbols_traded_since(
-        &self,
-        side: Side,
-        since: Instant,
-        modes: Modes,
-    ) -> Result<BTreeSet<String>> {
+    fn symbols_traded_since(&self, side: Side, since: Instant, modes: Modes) -> Result<BTreeSet<String>> {
         let rows = collect_rows(
             self.conn,
             "reading trades",
@@ -397,12 +371,7 @@ impl<'c> TradeRepository<'c> {
     }
 
     /// Symbols bought in the last `days` days.
-    pub fn recently_bought(
-        &self,
-        days: i64,
-        now: Instant,
-        modes: Modes,
-    ) -> Result<BTreeSet<String>> {
+    pub fn recently_bought(&self, days: i64, now: Instant, modes: Modes) -> Result<BTreeSet<String>> {
         self.symbols_traded_since(Side::Buy, now - Duration::days(days), modes)
     }
 
@@ -411,13 +380,7 @@ impl<'c> TradeRepository<'c> {
         self.symbols_traded_since(Side::Sell, now - Duration::days(days), modes)
     }
 
-    pub fn has_recent_sell(
-        &self,
-        symbol: &str,
-        hours: i64,
-        now: Instant,
-        modes: Modes,
-    ) -> Result<bool> {
+    pub fn has_recent_sell(&self, symbol: &str, hours: i64, now: Instant, modes: Modes) -> Result<bool> {
         let found = self.select(
             "WHERE symbol = ?1 AND side = 'SELL' AND executed_at >= ?2 AND (mode = 'live' OR ?3) LIMIT 1",
             params![normalize_symbol(symbol), Ts(now - Duration::hours(hours)), modes.includes_research()],
@@ -425,13 +388,7 @@ impl<'c> TradeRepository<'c> {
         Ok(!found.is_empty())
     }
 
-    fn edge(
-        &self,
-        symbol: &str,
-        side: Option<Side>,
-        newest: bool,
-        modes: Modes,
-    ) -> Result<Option<Stored<Trade>>> {
+    fn edge(&self, symbol: &str, side: Option<Side>, newest: bool, modes: Modes) -> Result<Option<Stored<Trade>>> {
         let order = if newest { "DESC" } else { "ASC" };
         let side_filter = match side {
             Some(Side::Buy) => "AND side = 'BUY'",
@@ -513,12 +470,7 @@ impl<'c> TradeRepository<'c> {
         end: NaiveDate,
         modes: Modes,
     ) -> Result<Vec<(NaiveDate, BTreeMap<String, Decimal>)>> {
-        let end_instant = end
-            .succ_opt()
-            .unwrap_or(end)
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc();
+        let end_instant = end.succ_opt().unwrap_or(end).and_hms_opt(0, 0, 0).expect("midnight").and_utc();
         let trades = self.select(
             "WHERE executed_at < ?1 AND (mode = 'live' OR ?2) ORDER BY executed_at, id",
             params![Ts(end_instant), modes.includes_research()],
@@ -535,24 +487,13 @@ impl<'c> TradeRepository<'c> {
                     Side::Sell => *q -= t.quantity,
                 }
             }
-            days.push((
-                day,
-                held.iter()
-                    .filter(|(_, q)| !q.is_zero())
-                    .map(|(s, q)| (s.clone(), *q))
-                    .collect(),
-            ));
+            days.push((day, held.iter().filter(|(_, q)| !q.is_zero()).map(|(s, q)| (s.clone(), *q)).collect()));
             day = day.succ_opt().expect("date in range");
         }
         Ok(days)
     }
 
-    pub fn by_bucket_since(
-        &self,
-        bucket_id: &str,
-        since: Instant,
-        modes: Modes,
-    ) -> Result<Vec<Stored<Trade>>> {
+    pub fn by_bucket_since(&self, bucket_id: &str, since: Instant, modes: Modes) -> Result<Vec<Stored<Trade>>> {
         self.select(
             "WHERE bucket_id = ?1 AND executed_at >= ?2 AND (mode = 'live' OR ?3) ORDER BY executed_at, id",
             params![bucket_id, Ts(since), modes.includes_research()],
@@ -665,12 +606,7 @@ impl<'c> CashFlowRepository<'c> {
         let existing = self.get_by_transaction_id(&f.transaction_id)?;
         existing
             .map(|found| Inserted::Duplicate(found.id))
-            .ok_or_else(|| {
-                StoreError::invalid(
-                    "cash flow",
-                    "insert ignored without a duplicate transaction_id",
-                )
-            })
+            .ok_or_else(|| StoreError::invalid("cash flow", "insert ignored without a duplicate transaction_id"))
     }
 
     /// Appends many flows in one transaction; returns how many were new.
@@ -686,9 +622,7 @@ impl<'c> CashFlowRepository<'c> {
     }
 
     pub fn get_by_transaction_id(&self, transaction_id: &str) -> Result<Option<Stored<CashFlow>>> {
-        Ok(self
-            .select("WHERE transaction_id = ?1", [transaction_id])?
-            .pop())
+        Ok(self.select("WHERE transaction_id = ?1", [transaction_id])?.pop())
     }
 
     pub fn exists(&self, transaction_id: &str) -> Result<bool> {
@@ -702,17 +636,10 @@ impl<'c> CashFlowRepository<'c> {
 
     /// Flows dated in `[start, end]`, oldest first.
     pub fn by_date_range(&self, start: NaiveDate, end: NaiveDate) -> Result<Vec<Stored<CashFlow>>> {
-        self.select(
-            "WHERE date BETWEEN ?1 AND ?2 ORDER BY date, id",
-            params![Day(start), Day(end)],
-        )
+        self.select("WHERE date BETWEEN ?1 AND ?2 ORDER BY date, id", params![Day(start), Day(end)])
     }
 
-    pub fn by_flow_type(
-        &self,
-        flow_type: FlowType,
-        range: Option<DateRange>,
-    ) -> Result<Vec<Stored<CashFlow>>> {
+    pub fn by_flow_type(&self, flow_type: FlowType, range: Option<DateRange>) -> Result<Vec<Stored<CashFlow>>> {
         let (start, end) = range.unzip();
         self.select(
             "WHERE flow_type = ?1 AND (?2 IS NULL OR date >= ?2) AND (?3 IS NULL OR date <= ?3) ORDER BY date, id",
@@ -724,11 +651,7 @@ impl<'c> CashFlowRepository<'c> {
     pub fn sum_eur(&self, flow_types: &[FlowType], range: Option<DateRange>) -> Result<Decimal> {
         let mut sum = Decimal::ZERO;
         for flow_type in flow_types {
-            sum += self
-                .by_flow_type(*flow_type, range)?
-                .iter()
-                .map(|f| f.amount_eur)
-                .sum::<Decimal>();
+            sum += self.by_flow_type(*flow_type, range)?.iter().map(|f| f.amount_eur).sum::<Decimal>();
         }
         Ok(sum)
     }
@@ -893,61 +816,35 @@ impl<'c> DividendRepository<'c> {
         if changed == 1 {
             return Ok(Inserted::New(self.conn.last_insert_rowid()));
         }
-        let existing = d
-            .cash_flow_id
-            .map(|id| self.get_by_cash_flow(id))
-            .transpose()?
-            .flatten();
+        let existing = d.cash_flow_id.map(|id| self.get_by_cash_flow(id)).transpose()?.flatten();
         existing
             .map(|found| Inserted::Duplicate(found.id))
-            .ok_or_else(|| {
-                StoreError::invalid(
-                    "dividend",
-                    "insert ignored without a duplicate cash_flow_id",
-                )
-            })
+            .ok_or_else(|| StoreError::invalid("dividend", "insert ignored without a duplicate cash_flow_id"))
     }
 
     pub fn get(&self, id: i64) -> Result<Option<Stored<Dividend>>> {
         Ok(self.select("WHERE id = ?1", [id])?.pop())
     }
     pub fn get_by_cash_flow(&self, cash_flow_id: i64) -> Result<Option<Stored<Dividend>>> {
-        Ok(self
-            .select("WHERE cash_flow_id = ?1", [cash_flow_id])?
-            .pop())
+        Ok(self.select("WHERE cash_flow_id = ?1", [cash_flow_id])?.pop())
     }
     pub fn exists_for_cash_flow(&self, cash_flow_id: i64) -> Result<bool> {
         Ok(self.get_by_cash_flow(cash_flow_id)?.is_some())
     }
     pub fn by_symbol(&self, symbol: &str) -> Result<Vec<Stored<Dividend>>> {
-        self.select(
-            "WHERE symbol = ?1 ORDER BY payment_date DESC, id DESC",
-            [normalize_symbol(symbol)],
-        )
+        self.select("WHERE symbol = ?1 ORDER BY payment_date DESC, id DESC", [normalize_symbol(symbol)])
     }
     pub fn by_isin(&self, isin: &str) -> Result<Vec<Stored<Dividend>>> {
-        self.select(
-            "WHERE isin = ?1 ORDER BY payment_date DESC, id DESC",
-            [isin],
-        )
+        self.select("WHERE isin = ?1 ORDER BY payment_date DESC, id DESC", [isin])
     }
     pub fn list(&self, limit: usize) -> Result<Vec<Stored<Dividend>>> {
-        self.select(
-            "ORDER BY payment_date DESC, id DESC LIMIT ?1",
-            [limit as i64],
-        )
+        self.select("ORDER BY payment_date DESC, id DESC LIMIT ?1", [limit as i64])
     }
 
     /// Dividends neither reinvested nor pooled, worth at least `min_eur`, oldest first.
     pub fn unreinvested(&self, min_eur: Decimal) -> Result<Vec<Stored<Dividend>>> {
-        let rows = self.select(
-            "WHERE reinvested = 0 AND bonus_cleared = 0 ORDER BY payment_date, id",
-            [],
-        )?;
-        Ok(rows
-            .into_iter()
-            .filter(|d| d.amount_eur >= min_eur)
-            .collect())
+        let rows = self.select("WHERE reinvested = 0 AND bonus_cleared = 0 ORDER BY payment_date, id", [])?;
+        Ok(rows.into_iter().filter(|d| d.amount_eur >= min_eur).collect())
     }
 
     /// Symbol → Σ pending bonus (EUR) over uncleared rows.
@@ -961,11 +858,7 @@ impl<'c> DividendRepository<'c> {
     }
 
     pub fn pending_bonus(&self, symbol: &str) -> Result<Decimal> {
-        Ok(self
-            .pending_bonuses()?
-            .get(&normalize_symbol(symbol))
-            .copied()
-            .unwrap_or_default())
+        Ok(self.pending_bonuses()?.get(&normalize_symbol(symbol)).copied().unwrap_or_default())
     }
 
     /// Records a reinvestment; the pending bonus is spent with it.
@@ -984,10 +877,7 @@ impl<'c> DividendRepository<'c> {
     pub fn set_pending_bonus(&self, id: i64, eur: Decimal) -> Result<bool> {
         let n = self
             .conn
-            .execute(
-                "UPDATE dividend_history SET pending_bonus = ?2 WHERE id = ?1",
-                params![id, Dec(eur)],
-            )
+            .execute("UPDATE dividend_history SET pending_bonus = ?2 WHERE id = ?1", params![id, Dec(eur)])
             .ctx(self.conn, "setting a pending bonus")?;
         Ok(n > 0)
     }
@@ -1017,25 +907,13 @@ impl<'c> DividendRepository<'c> {
 
     /// EUR reinvested in total.
     pub fn total_reinvested(&self) -> Result<Decimal> {
-        Ok(self
-            .select("WHERE reinvested = 1", [])?
-            .iter()
-            .map(|d| d.amount_eur)
-            .sum())
+        Ok(self.select("WHERE reinvested = 1", [])?.iter().map(|d| d.amount_eur).sum())
     }
 
     /// Reinvested EUR ÷ all dividend EUR (0 when there are none).
     pub fn reinvestment_rate(&self) -> Result<Decimal> {
-        let all: Decimal = self
-            .select("ORDER BY id", [])?
-            .iter()
-            .map(|d| d.amount_eur)
-            .sum();
-        if all.is_zero() {
-            Ok(Decimal::ZERO)
-        } else {
-            Ok(self.total_reinvested()? / all)
-        }
+        let all: Decimal = self.select("ORDER BY id", [])?.iter().map(|d| d.amount_eur).sum();
+        if all.is_zero() { Ok(Decimal::ZERO) } else { Ok(self.total_reinvested()? / all) }
     }
 }
 
@@ -1077,11 +955,7 @@ pub struct OrderState {
 impl OrderState {
     /// Live and not yet final.
     pub fn is_open(&self) -> bool {
-        self.order.mode == Mode::Live
-            && self
-                .newest_event
-                .as_ref()
-                .is_some_and(|e| !e.event.is_final())
+        self.order.mode == Mode::Live && self.newest_event.as_ref().is_some_and(|e| !e.event.is_final())
     }
 }
 
@@ -1154,10 +1028,7 @@ impl<'c> OrderRepository<'c> {
             event_from_row,
         )?
         .pop();
-        Ok(OrderState {
-            order,
-            newest_event,
-        })
+        Ok(OrderState { order, newest_event })
     }
 
     fn insert_intent(&self, intent: &OrderIntent) -> Result<bool> {
@@ -1190,12 +1061,7 @@ impl<'c> OrderRepository<'c> {
     fn existing(&self, recommendation_uuid: &str) -> Result<IntentOutcome> {
         let state = self
             .for_recommendation(recommendation_uuid)?
-            .ok_or_else(|| {
-                StoreError::invalid(
-                    "order",
-                    "intent ignored but no order for its recommendation",
-                )
-            })?;
+            .ok_or_else(|| StoreError::invalid("order", "intent ignored but no order for its recommendation"))?;
         Ok(IntentOutcome::Existing(Box::new(state)))
     }
 
@@ -1203,23 +1069,14 @@ impl<'c> OrderRepository<'c> {
     /// recommendation that already has an order gets nothing new: it is never sent twice.
     pub fn record_intent(&self, intent: &OrderIntent) -> Result<IntentOutcome> {
         if intent.mode != Mode::Live {
-            return Err(StoreError::invalid(
-                "order intent",
-                "record_intent takes live intents; use record_research",
-            ));
+            return Err(StoreError::invalid("order intent", "record_intent takes live intents; use record_research"));
         }
         write_tx(self.conn, "recording an order intent", |conn| {
             let repo = OrderRepository::new(conn);
             if !repo.insert_intent(intent)? {
                 return repo.existing(&intent.recommendation_uuid);
             }
-            repo.insert_event(
-                &intent.client_order_id,
-                OrderEventKind::Submitted,
-                None,
-                None,
-                intent.created_at,
-            )?;
+            repo.insert_event(&intent.client_order_id, OrderEventKind::Submitted, None, None, intent.created_at)?;
             Ok(IntentOutcome::Inserted)
         })
     }
@@ -1227,10 +1084,7 @@ impl<'c> OrderRepository<'c> {
     /// Records a research intent together with its simulated trade in one transaction.
     pub fn record_research(&self, intent: &OrderIntent, trade: &Trade) -> Result<IntentOutcome> {
         if intent.mode != Mode::Research || trade.mode != Mode::Research {
-            return Err(StoreError::invalid(
-                "research order",
-                "intent and trade must both be in research mode",
-            ));
+            return Err(StoreError::invalid("research order", "intent and trade must both be in research mode"));
         }
         write_tx(self.conn, "recording a research order", |conn| {
             let repo = OrderRepository::new(conn);
@@ -1271,14 +1125,11 @@ impl<'c> OrderRepository<'c> {
     ) -> Result<i64> {
         write_tx(self.conn, "appending an order event", |conn| {
             let repo = OrderRepository::new(conn);
-            let state = repo.get(client_order_id)?.ok_or_else(|| {
-                StoreError::invalid(format!("order {client_order_id}"), "unknown order")
-            })?;
+            let state = repo
+                .get(client_order_id)?
+                .ok_or_else(|| StoreError::invalid(format!("order {client_order_id}"), "unknown order"))?;
             if state.order.mode == Mode::Research {
-                return Err(StoreError::invalid(
-                    format!("order {client_order_id}"),
-                    "research orders get no events",
-                ));
+                return Err(StoreError::invalid(format!("order {client_order_id}"), "research orders get no events"));
             }
             if let Some(last) = state.newest_event.as_ref().filter(|e| e.event.is_final()) {
                 return Err(StoreError::invalid(
@@ -1328,10 +1179,7 @@ impl<'c> OrderRepository<'c> {
 
     /// Live orders whose newest event is not final, oldest first: what a reconciling sync works through.
     pub fn open(&self) -> Result<Vec<OrderState>> {
-        self.open_where(
-            "WHERE mode = 'live' ORDER BY created_at, client_order_id",
-            [],
-        )
+        self.open_where("WHERE mode = 'live' ORDER BY created_at, client_order_id", [])
     }
 
     pub fn open_for_symbol(&self, symbol: &str) -> Result<Vec<OrderState>> {
@@ -1346,9 +1194,7 @@ impl<'c> OrderRepository<'c> {
         collect_rows(
             self.conn,
             "reading order events",
-            &format!(
-                "SELECT {EVENT_COLUMNS} FROM order_events WHERE client_order_id = ?1 ORDER BY id"
-            ),
+            &format!("SELECT {EVENT_COLUMNS} FROM order_events WHERE client_order_id = ?1 ORDER BY id"),
             [client_order_id],
             event_from_row,
         )

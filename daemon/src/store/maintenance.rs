@@ -37,11 +37,7 @@ pub struct Checkpoint {
 pub fn checkpoint(store: &Store, name: DbName) -> Result<Checkpoint> {
     let conn = store.conn(name);
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-        Ok(Checkpoint {
-            busy: r.get(0)?,
-            log: r.get(1)?,
-            checkpointed: r.get(2)?,
-        })
+        Ok(Checkpoint { busy: r.get(0)?, log: r.get(1)?, checkpointed: r.get(2)? })
     })
     .ctx(conn, "wal_checkpoint")
 }
@@ -56,17 +52,11 @@ pub fn convert_auto_vacuum(store: &Store, name: DbName, now: Instant) -> Result<
         return Ok("none".into());
     }
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let free = rustix::fs::statvfs(store.dir())
-        .map(|s| s.f_bavail * s.f_frsize)
-        .unwrap_or(0);
+    let free = rustix::fs::statvfs(store.dir()).map(|s| s.f_bavail * s.f_frsize).unwrap_or(0);
     if free < 2 * size {
-        return Ok(format!(
-            "failed not enough free space ({free} B free, {} B needed)",
-            2 * size
-        ));
+        return Ok(format!("failed not enough free space ({free} B free, {} B needed)", 2 * size));
     }
-    conn.pragma_update(None, "auto_vacuum", expected)
-        .ctx(conn, "auto_vacuum")?;
+    conn.pragma_update(None, "auto_vacuum", expected).ctx(conn, "auto_vacuum")?;
     conn.execute_batch("VACUUM").ctx(conn, "VACUUM")?;
     let actual = pragma_i64(conn, &path, "auto_vacuum")?;
     Ok(if actual == expected {
@@ -99,10 +89,7 @@ pub fn run(store: &Store, now: Instant) -> Result<Vec<DbMaintenance>> {
         let pages_freed = incremental_vacuum(store, name)?;
         let conversion = convert_auto_vacuum(store, name, now)?;
         let checkpoint = checkpoint(store, name)?;
-        store
-            .conn(name)
-            .execute_batch("PRAGMA optimize")
-            .ctx(store.conn(name), "optimize")?;
+        store.conn(name).execute_batch("PRAGMA optimize").ctx(store.conn(name), "optimize")?;
         let cache = CacheRepository::new(store.conn(DbName::Cache));
         let at = format_instant(now);
         cache.put(
@@ -126,12 +113,7 @@ pub fn run(store: &Store, now: Instant) -> Result<Vec<DbMaintenance>> {
             None,
             now,
         )?;
-        done.push(DbMaintenance {
-            name,
-            pages_freed,
-            checkpoint,
-            auto_vacuum_conversion: conversion,
-        });
+        done.push(DbMaintenance { name, pages_freed, checkpoint, auto_vacuum_conversion: conversion });
     }
     Ok(done)
 }
@@ -140,10 +122,7 @@ pub fn run(store: &Store, now: Instant) -> Result<Vec<DbMaintenance>> {
 pub fn vacuum(store: &Store, name: DbName) -> Result<(u64, u64)> {
     let path = name.spec().path_in(store.dir());
     let before = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    store
-        .conn(name)
-        .execute_batch("VACUUM")
-        .ctx(store.conn(name), "VACUUM")?;
+    store.conn(name).execute_batch("VACUUM").ctx(store.conn(name), "VACUUM")?;
     checkpoint(store, name)?;
     let after = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     Ok((before, after))

@@ -74,9 +74,7 @@ impl DbName {
     }
 
     pub fn from_application_id(id: i64) -> Option<DbName> {
-        DbName::ALL
-            .into_iter()
-            .find(|d| i64::from(d.spec().application_id) == id)
+        DbName::ALL.into_iter().find(|d| i64::from(d.spec().application_id) == id)
     }
 
     pub fn from_name(name: &str) -> Option<DbName> {
@@ -96,16 +94,9 @@ impl std::fmt::Display for DbName {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{}: {context}: {source}", path.display())]
-    Sqlite {
-        path: PathBuf,
-        context: &'static str,
-        source: rusqlite::Error,
-    },
+    Sqlite { path: PathBuf, context: &'static str, source: rusqlite::Error },
     #[error("{}: not a SQLite database, or a damaged one ({detail}); restore it from a backup (`trader restore`)", path.display())]
     NotADatabase { path: PathBuf, detail: String },
     #[error("{}: missing or empty (an interrupted `trader init`? run it again; else restore a backup)", path.display())]
@@ -113,32 +104,15 @@ pub enum StoreError {
     #[error("{}: not a database of this daemon (application_id 0: a legacy file?); run `trader migrate --verify-only`", path.display())]
     LegacyFile { path: PathBuf },
     #[error("{}: wrong file: this is {} (expected {expected}.db)", path.display(), found.map(|n| format!("{n}.db")).unwrap_or_else(|| "an unknown database".into()))]
-    WrongFile {
-        path: PathBuf,
-        expected: &'static str,
-        found: Option<&'static str>,
-    },
+    WrongFile { path: PathBuf, expected: &'static str, found: Option<&'static str> },
     #[error("{}: has schema version {found}; this build supports up to {supported}. Install a newer build or restore a backup made by this build.", path.display())]
-    NewerSchema {
-        path: PathBuf,
-        found: u32,
-        supported: u32,
-    },
+    NewerSchema { path: PathBuf, found: u32, supported: u32 },
     #[error("{}: migration {version} failed and was rolled back: {message}", path.display())]
-    Migration {
-        path: PathBuf,
-        version: u32,
-        message: String,
-    },
+    Migration { path: PathBuf, version: u32, message: String },
     #[error("{}: journal_mode is `{got}`, expected `wal`", path.display())]
     JournalMode { path: PathBuf, got: String },
     #[error("{}: PRAGMA {pragma} reads {actual}, expected {expected}", path.display())]
-    PragmaMismatch {
-        path: PathBuf,
-        pragma: &'static str,
-        expected: i64,
-        actual: i64,
-    },
+    PragmaMismatch { path: PathBuf, pragma: &'static str, expected: i64, actual: i64 },
     #[error("{}: tables missing: {}", path.display(), tables.join(", "))]
     MissingTables { path: PathBuf, tables: Vec<String> },
     #[error("{}: quick_check failed: {}", path.display(), rows.join("; "))]
@@ -156,23 +130,15 @@ impl StoreError {
     pub fn from_sqlite(path: &Path, context: &'static str, source: rusqlite::Error) -> StoreError {
         use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
         match source.sqlite_error_code() {
-            Some(NotADatabase | DatabaseCorrupt) => StoreError::NotADatabase {
-                path: path.to_owned(),
-                detail: source.to_string(),
-            },
-            _ => StoreError::Sqlite {
-                path: path.to_owned(),
-                context,
-                source,
-            },
+            Some(NotADatabase | DatabaseCorrupt) => {
+                StoreError::NotADatabase { path: path.to_owned(), detail: source.to_string() }
+            }
+            _ => StoreError::Sqlite { path: path.to_owned(), context, source },
         }
     }
 
     pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> StoreError {
-        StoreError::Invalid {
-            what: what.into(),
-            message: message.into(),
-        }
+        StoreError::Invalid { what: what.into(), message: message.into() }
     }
 }
 
@@ -184,10 +150,7 @@ pub(crate) trait SqlContext<T> {
 impl<T> SqlContext<T> for rusqlite::Result<T> {
     fn ctx(self, conn: &Connection, context: &'static str) -> Result<T, StoreError> {
         self.map_err(|e| {
-            let path = conn
-                .path()
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(":memory:"));
+            let path = conn.path().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(":memory:"));
             StoreError::from_sqlite(&path, context, e)
         })
     }
@@ -197,11 +160,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on `conn` and commits; any error rolls back. When `conn` is
 /// already inside a transaction (a caller composing several repositories), `f` simply joins it.
-pub fn write_tx<T>(
-    conn: &Connection,
-    context: &'static str,
-    f: impl FnOnce(&Connection) -> Result<T>,
-) -> Result<T> {
+pub fn write_tx<T>(conn: &Connection, context: &'static str, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
     if !conn.is_autocommit() {
         return f(conn);
     }
@@ -256,8 +215,7 @@ pub(crate) fn collect_rows<T>(
 ) -> Result<Vec<T>> {
     let mut stmt = conn.prepare_cached(sql).ctx(conn, context)?;
     let rows = stmt.query_map(params, map).ctx(conn, context)?;
-    rows.collect::<rusqlite::Result<Vec<_>>>()
-        .ctx(conn, context)
+    rows.collect::<rusqlite::Result<Vec<_>>>().ctx(conn, context)
 }
 
 /// The eight read-write connections of one data directory, opened by the procedure of storage.md §3.2.
@@ -286,7 +244,8 @@ impl Store {
             (Layout::Fresh, OpenMode::Existing) => {
                 return Err(StoreError::Layout {
                     path: dir.to_owned(),
-                    message: "no databases here; create them with `trader init` (or fill them with `trader demo-data`)".into(),
+                    message: "no databases here; create them with `trader init` (or fill them with `trader demo-data`)"
+                        .into(),
                 });
             }
             (Layout::Complete | Layout::CacheMissing, _) => {}
@@ -297,11 +256,8 @@ impl Store {
         for name in DbName::ALL {
             let spec = name.spec();
             // `init` finishes an interrupted creation; everyday commands only recreate the disposable cache.
-            let create = if mode == OpenMode::Init || name == DbName::Cache {
-                Create::IfMissing
-            } else {
-                Create::Never
-            };
+            let create =
+                if mode == OpenMode::Init || name == DbName::Cache { Create::IfMissing } else { Create::Never };
             let opened = open::open_writer(dir, spec, create)?;
             if !opened.report.created {
                 let path = spec.path_in(dir);
@@ -313,11 +269,7 @@ impl Store {
             conns.push(opened.conn);
             reports.push(opened.report);
         }
-        Ok(Store {
-            dir: dir.to_owned(),
-            conns,
-            reports,
-        })
+        Ok(Store { dir: dir.to_owned(), conns, reports })
     }
 
     pub fn dir(&self) -> &Path {

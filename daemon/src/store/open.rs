@@ -31,23 +31,11 @@ pub struct Profile {
 }
 
 /// The ledger never shrinks and must survive power loss at every commit.
-pub const LEDGER_PROFILE: Profile = Profile {
-    auto_vacuum: 0,
-    synchronous: 2,
-    temp_store: 0,
-};
+pub const LEDGER_PROFILE: Profile = Profile { auto_vacuum: 0, synchronous: 2, temp_store: 0 };
 /// The cache is disposable: speed over durability, space back at each commit.
-pub const CACHE_PROFILE: Profile = Profile {
-    auto_vacuum: 1,
-    synchronous: 0,
-    temp_store: 2,
-};
+pub const CACHE_PROFILE: Profile = Profile { auto_vacuum: 1, synchronous: 0, temp_store: 2 };
 /// Universe, config, portfolio, satellites, agents and history.
-pub const STANDARD_PROFILE: Profile = Profile {
-    auto_vacuum: 2,
-    synchronous: 1,
-    temp_store: 2,
-};
+pub const STANDARD_PROFILE: Profile = Profile { auto_vacuum: 2, synchronous: 1, temp_store: 2 };
 
 /// Everything the store needs to know about one database file.
 pub struct DbSpec {
@@ -79,9 +67,7 @@ impl DbSpec {
 
 impl std::fmt::Debug for DbSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DbSpec")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
+        f.debug_struct("DbSpec").field("name", &self.name).finish_non_exhaustive()
     }
 }
 
@@ -119,32 +105,21 @@ pub struct OpenedDb {
     pub report: OpenReport,
 }
 
-pub(crate) fn sqlite_err<'a>(
-    path: &'a Path,
-    context: &'static str,
-) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
+pub(crate) fn sqlite_err<'a>(path: &'a Path, context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
     move |source| StoreError::from_sqlite(path, context, source)
 }
 
 /// Reads one integer PRAGMA.
 pub fn pragma_i64(conn: &Connection, path: &Path, pragma: &'static str) -> Result<i64, StoreError> {
-    conn.pragma_query_value(None, pragma, |row| row.get(0))
-        .map_err(sqlite_err(path, pragma))
+    conn.pragma_query_value(None, pragma, |row| row.get(0)).map_err(sqlite_err(path, pragma))
 }
 
 fn pragma_text(conn: &Connection, path: &Path, pragma: &'static str) -> Result<String, StoreError> {
-    conn.pragma_query_value(None, pragma, |row| row.get(0))
-        .map_err(sqlite_err(path, pragma))
+    conn.pragma_query_value(None, pragma, |row| row.get(0)).map_err(sqlite_err(path, pragma))
 }
 
-fn set_pragma(
-    conn: &Connection,
-    path: &Path,
-    pragma: &'static str,
-    value: i64,
-) -> Result<(), StoreError> {
-    conn.pragma_update(None, pragma, value)
-        .map_err(sqlite_err(path, pragma))
+fn set_pragma(conn: &Connection, path: &Path, pragma: &'static str, value: i64) -> Result<(), StoreError> {
+    conn.pragma_update(None, pragma, value).map_err(sqlite_err(path, pragma))
 }
 
 /// Number of schema objects (tables, indexes, triggers, views) in the file.
@@ -167,35 +142,18 @@ pub fn table_names(conn: &Connection, path: &Path) -> Result<Vec<String>, StoreE
 
 /// Compares a file's tables with the contract: (missing, unexpected).
 pub fn table_diff(spec: &DbSpec, actual: &[String]) -> (Vec<String>, Vec<String>) {
-    let missing = spec
-        .tables
-        .iter()
-        .filter(|t| !actual.iter().any(|a| a == *t))
-        .map(|t| t.to_string())
-        .collect();
-    let unexpected = actual
-        .iter()
-        .filter(|a| !spec.tables.contains(&a.as_str()))
-        .cloned()
-        .collect();
+    let missing = spec.tables.iter().filter(|t| !actual.iter().any(|a| a == *t)).map(|t| t.to_string()).collect();
+    let unexpected = actual.iter().filter(|a| !spec.tables.contains(&a.as_str())).cloned().collect();
     (missing, unexpected)
 }
 
 /// Steps 3 and 4 of storage.md §3.2, for every connection: WAL, then the per-connection PRAGMAs in order.
-fn apply_connection_profile(
-    conn: &mut Connection,
-    path: &Path,
-    spec: &DbSpec,
-) -> Result<(), StoreError> {
+fn apply_connection_profile(conn: &mut Connection, path: &Path, spec: &DbSpec) -> Result<(), StoreError> {
     let mode = pragma_text_update(conn, path, "journal_mode", "WAL")?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::JournalMode {
-            path: path.to_owned(),
-            got: mode,
-        });
+        return Err(StoreError::JournalMode { path: path.to_owned(), got: mode });
     }
-    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS as u64))
-        .map_err(sqlite_err(path, "busy_timeout"))?;
+    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS as u64)).map_err(sqlite_err(path, "busy_timeout"))?;
     set_pragma(conn, path, "synchronous", spec.profile.synchronous)?;
     set_pragma(conn, path, "foreign_keys", 1)?;
     set_pragma(conn, path, "temp_store", spec.profile.temp_store)?;
@@ -205,22 +163,12 @@ fn apply_connection_profile(
     Ok(())
 }
 
-fn pragma_text_update(
-    conn: &Connection,
-    path: &Path,
-    pragma: &'static str,
-    value: &str,
-) -> Result<String, StoreError> {
-    conn.pragma_update_and_check(None, pragma, value, |row| row.get(0))
-        .map_err(sqlite_err(path, pragma))
+fn pragma_text_update(conn: &Connection, path: &Path, pragma: &'static str, value: &str) -> Result<String, StoreError> {
+    conn.pragma_update_and_check(None, pragma, value, |row| row.get(0)).map_err(sqlite_err(path, pragma))
 }
 
 /// The per-connection half of the read-back (storage.md §3.3): a mismatch is a bug, so it is fatal.
-fn check_connection_profile(
-    conn: &Connection,
-    path: &Path,
-    spec: &DbSpec,
-) -> Result<(), StoreError> {
+fn check_connection_profile(conn: &Connection, path: &Path, spec: &DbSpec) -> Result<(), StoreError> {
     let expected: [(&'static str, i64); 5] = [
         ("synchronous", spec.profile.synchronous),
         ("temp_store", spec.profile.temp_store),
@@ -231,20 +179,12 @@ fn check_connection_profile(
     for (pragma, value) in expected {
         let actual = pragma_i64(conn, path, pragma)?;
         if actual != value {
-            return Err(StoreError::PragmaMismatch {
-                path: path.to_owned(),
-                pragma,
-                expected: value,
-                actual,
-            });
+            return Err(StoreError::PragmaMismatch { path: path.to_owned(), pragma, expected: value, actual });
         }
     }
     let mode = pragma_text(conn, path, "journal_mode")?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::JournalMode {
-            path: path.to_owned(),
-            got: mode,
-        });
+        return Err(StoreError::JournalMode { path: path.to_owned(), got: mode });
     }
     Ok(())
 }
@@ -256,9 +196,7 @@ fn check_identity(conn: &Connection, path: &Path, spec: &DbSpec) -> Result<(), S
         return Ok(());
     }
     Err(match id {
-        0 => StoreError::LegacyFile {
-            path: path.to_owned(),
-        },
+        0 => StoreError::LegacyFile { path: path.to_owned() },
         other => StoreError::WrongFile {
             path: path.to_owned(),
             expected: spec.name,
@@ -272,10 +210,7 @@ fn check_identity(conn: &Connection, path: &Path, spec: &DbSpec) -> Result<(), S
 fn is_new(path: &Path) -> Result<bool, StoreError> {
     match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-        Err(source) => Err(StoreError::Io {
-            path: path.to_owned(),
-            source,
-        }),
+        Err(source) => Err(StoreError::Io { path: path.to_owned(), source }),
         Ok(meta) if meta.len() == 0 => Ok(true),
         Ok(_) => {
             let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
@@ -297,10 +232,7 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
         .mode(0o600)
         .open(path)
         .map(drop)
-        .map_err(|source| StoreError::Io {
-            path: path.to_owned(),
-            source,
-        })
+        .map_err(|source| StoreError::Io { path: path.to_owned(), source })
 }
 
 /// Opens (or creates) one database's read-write connection following storage.md §3.2.
@@ -309,26 +241,21 @@ pub fn open_writer(dir: &Path, spec: &DbSpec, create: Create) -> Result<OpenedDb
     let path = path.as_path();
     let new = is_new(path)?;
     if new && create == Create::Never {
-        return Err(StoreError::Missing {
-            path: path.to_owned(),
-        });
+        return Err(StoreError::Missing { path: path.to_owned() });
     }
     if new {
         create_private_file(path)?;
     }
-    let mut conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(sqlite_err(path, "opening"))?;
+    let mut conn =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(sqlite_err(path, "opening"))?;
     let newest = spec.newest_version();
     let version_before = if new {
         // Step 2, new file: auto_vacuum before the first table and before WAL, or it silently does nothing.
         set_pragma(&conn, path, "auto_vacuum", spec.profile.auto_vacuum)?;
         if pragma_i64(&conn, path, "auto_vacuum")? != spec.profile.auto_vacuum {
             // An interrupted creation left an initialised but empty file: rebuild it with the setting.
-            conn.execute_batch("VACUUM")
-                .map_err(sqlite_err(path, "VACUUM"))?;
+            conn.execute_batch("VACUUM").map_err(sqlite_err(path, "VACUUM"))?;
         }
         0
     } else {
@@ -336,11 +263,7 @@ pub fn open_writer(dir: &Path, spec: &DbSpec, create: Create) -> Result<OpenedDb
         check_identity(&conn, path, spec)?;
         let version = pragma_i64(&conn, path, "user_version")? as u32;
         if version > newest {
-            return Err(StoreError::NewerSchema {
-                path: path.to_owned(),
-                found: version,
-                supported: newest,
-            });
+            return Err(StoreError::NewerSchema { path: path.to_owned(), found: version, supported: newest });
         }
         version
     };
@@ -351,43 +274,24 @@ pub fn open_writer(dir: &Path, spec: &DbSpec, create: Create) -> Result<OpenedDb
     let auto_vacuum = pragma_i64(&conn, path, "auto_vacuum")?;
     let (missing, unexpected_tables) = table_diff(spec, &table_names(&conn, path)?);
     if !missing.is_empty() {
-        return Err(StoreError::MissingTables {
-            path: path.to_owned(),
-            tables: missing,
-        });
+        return Err(StoreError::MissingTables { path: path.to_owned(), tables: missing });
     }
-    Ok(OpenedDb {
-        conn,
-        report: OpenReport {
-            created: new,
-            version_before,
-            version,
-            auto_vacuum,
-            unexpected_tables,
-        },
-    })
+    Ok(OpenedDb { conn, report: OpenReport { created: new, version_before, version, auto_vacuum, unexpected_tables } })
 }
 
 /// Runs migrations `from + 1 ..= newest`, each in its own `BEGIN IMMEDIATE` transaction together with its
 /// `user_version` bump; a failure rolls that migration back and is reported with its number.
-fn run_migrations(
-    conn: &mut Connection,
-    path: &Path,
-    spec: &DbSpec,
-    from: u32,
-) -> Result<(), StoreError> {
+fn run_migrations(conn: &mut Connection, path: &Path, spec: &DbSpec, from: u32) -> Result<(), StoreError> {
     let migrations = Migrations::from_slice(spec.migrations);
     for version in from + 1..=spec.newest_version() {
-        migrations
-            .to_version(conn, version as usize)
-            .map_err(|e| StoreError::Migration {
-                path: path.to_owned(),
-                version,
-                message: match e {
-                    rusqlite_migration::Error::RusqliteError { err, .. } => err.to_string(),
-                    other => other.to_string(),
-                },
-            })?;
+        migrations.to_version(conn, version as usize).map_err(|e| StoreError::Migration {
+            path: path.to_owned(),
+            version,
+            message: match e {
+                rusqlite_migration::Error::RusqliteError { err, .. } => err.to_string(),
+                other => other.to_string(),
+            },
+        })?;
     }
     Ok(())
 }
@@ -397,15 +301,11 @@ pub fn open_reader(dir: &Path, spec: &DbSpec) -> Result<Connection, StoreError> 
     let path = spec.path_in(dir);
     let path = path.as_path();
     if !path.exists() {
-        return Err(StoreError::Missing {
-            path: path.to_owned(),
-        });
+        return Err(StoreError::Missing { path: path.to_owned() });
     }
-    let mut conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(sqlite_err(path, "opening"))?;
+    let mut conn =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(sqlite_err(path, "opening"))?;
     check_identity(&conn, path, spec)?;
     apply_connection_profile(&mut conn, path, spec)?;
     set_pragma(&conn, path, "query_only", 1)?;
@@ -414,14 +314,8 @@ pub fn open_reader(dir: &Path, spec: &DbSpec) -> Result<Connection, StoreError> 
 }
 
 /// `PRAGMA quick_check` (or `integrity_check`): every row SQLite returns.
-pub fn check_rows(
-    conn: &Connection,
-    path: &Path,
-    pragma: &'static str,
-) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn
-        .prepare(&format!("PRAGMA {pragma}"))
-        .map_err(sqlite_err(path, pragma))?;
+pub fn check_rows(conn: &Connection, path: &Path, pragma: &'static str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare(&format!("PRAGMA {pragma}")).map_err(sqlite_err(path, pragma))?;
     let rows = stmt
         .query_map([], |row| row.get::<_, String>(0))
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())

@@ -15,27 +15,39 @@ use super::{Result, SqlContext, collect_rows, write_tx};
 const MIGRATION_1: &str = concat!(
     "PRAGMA application_id = 1096045060;
 CREATE TABLE positions (
-  symbol             TEXT NOT NULL PRIMARY KEY CHECK (", sym!("symbol"), "),
+  symbol             TEXT NOT NULL PRIMARY KEY CHECK (",
+    sym!("symbol"),
+    "),
   isin               TEXT,
   quantity           REAL NOT NULL,
   avg_price          REAL NOT NULL CHECK (avg_price >= 0),
   current_price      REAL CHECK (current_price > 0),
-  currency           TEXT NOT NULL DEFAULT 'EUR' CHECK (", cur!("currency"), "),
+  currency           TEXT NOT NULL DEFAULT 'EUR' CHECK (",
+    cur!("currency"),
+    "),
   currency_rate      REAL NOT NULL DEFAULT 1.0 CHECK (currency_rate > 0),
   market_value_eur   REAL,
   cost_basis_eur     REAL,
   unrealized_pnl     REAL,
   unrealized_pnl_pct REAL,
-  last_updated       TEXT CHECK (", ts!("last_updated"), "),
-  first_bought_at    TEXT CHECK (", ts!("first_bought_at"), "),
-  last_sold_at       TEXT CHECK (", ts!("last_sold_at"), "),
+  last_updated       TEXT CHECK (",
+    ts!("last_updated"),
+    "),
+  first_bought_at    TEXT CHECK (",
+    ts!("first_bought_at"),
+    "),
+  last_sold_at       TEXT CHECK (",
+    ts!("last_sold_at"),
+    "),
   bucket_id          TEXT NOT NULL DEFAULT 'core'
 ) STRICT;
 CREATE INDEX idx_positions_bucket ON positions(bucket_id);
 CREATE INDEX idx_positions_isin ON positions(isin) WHERE isin IS NOT NULL;
 
 CREATE TABLE scores (
-  symbol                TEXT NOT NULL PRIMARY KEY CHECK (", sym!("symbol"), "),
+  symbol                TEXT NOT NULL PRIMARY KEY CHECK (",
+    sym!("symbol"),
+    "),
   total_score           REAL NOT NULL CHECK (total_score BETWEEN 0 AND 1),
   long_term_score       REAL CHECK (long_term_score BETWEEN 0 AND 1),
   fundamentals_score    REAL CHECK (fundamentals_score BETWEEN 0 AND 1),
@@ -54,24 +66,40 @@ CREATE TABLE scores (
   defaulted_inputs      TEXT,
   history_days          INTEGER CHECK (history_days >= 0),
   history_months        INTEGER CHECK (history_months >= 0),
-  price_date            TEXT CHECK (", date!("price_date"), "),
-  calculated_at         TEXT NOT NULL CHECK (", ts!("calculated_at"), ")
+  price_date            TEXT CHECK (",
+    date!("price_date"),
+    "),
+  calculated_at         TEXT NOT NULL CHECK (",
+    ts!("calculated_at"),
+    ")
 ) STRICT;
 CREATE INDEX idx_scores_total ON scores(total_score DESC);
 
 CREATE TABLE calculated_metrics (
-  symbol        TEXT NOT NULL CHECK (", sym!("symbol"), "),
-  metric        TEXT NOT NULL CHECK (", non_empty!("metric"), "),
+  symbol        TEXT NOT NULL CHECK (",
+    sym!("symbol"),
+    "),
+  metric        TEXT NOT NULL CHECK (",
+    non_empty!("metric"),
+    "),
   value         REAL NOT NULL,
-  calculated_at TEXT NOT NULL CHECK (", ts!("calculated_at"), "),
-  expires_at    TEXT CHECK (", ts!("expires_at"), "),
-  source        TEXT NOT NULL DEFAULT 'calculated' CHECK (", non_empty!("source"), "),
+  calculated_at TEXT NOT NULL CHECK (",
+    ts!("calculated_at"),
+    "),
+  expires_at    TEXT CHECK (",
+    ts!("expires_at"),
+    "),
+  source        TEXT NOT NULL DEFAULT 'calculated' CHECK (",
+    non_empty!("source"),
+    "),
   PRIMARY KEY (symbol, metric)
 ) STRICT;
 CREATE INDEX idx_metrics_expires ON calculated_metrics(expires_at) WHERE expires_at IS NOT NULL;
 
 CREATE TABLE portfolio_snapshots (
-  date            TEXT NOT NULL PRIMARY KEY CHECK (", date!("date"), "),
+  date            TEXT NOT NULL PRIMARY KEY CHECK (",
+    date!("date"),
+    "),
   total_value     REAL NOT NULL,
   cash_balance    REAL NOT NULL,
   invested_value  REAL,
@@ -81,7 +109,9 @@ CREATE TABLE portfolio_snapshots (
   geo_us_pct      REAL,
   position_count  INTEGER CHECK (position_count >= 0),
   annual_turnover REAL,
-  created_at      TEXT NOT NULL CHECK (", ts!("created_at"), ")
+  created_at      TEXT NOT NULL CHECK (",
+    ts!("created_at"),
+    ")
 ) STRICT;
 "
 );
@@ -91,12 +121,7 @@ pub static SPEC: DbSpec = DbSpec {
     application_id: 0x4154_5204,
     profile: STANDARD_PROFILE,
     migrations: &[M::up(MIGRATION_1)],
-    tables: &[
-        "calculated_metrics",
-        "portfolio_snapshots",
-        "positions",
-        "scores",
-    ],
+    tables: &["calculated_metrics", "portfolio_snapshots", "positions", "scores"],
 };
 
 /// A position as the broker reports it, with its last valuation.
@@ -171,14 +196,10 @@ impl<'c> PositionRepository<'c> {
         self.select("ORDER BY symbol", [])
     }
     pub fn get(&self, symbol: &str) -> Result<Option<Position>> {
-        Ok(self
-            .select("WHERE symbol = ?1", [normalize_symbol(symbol)])?
-            .pop())
+        Ok(self.select("WHERE symbol = ?1", [normalize_symbol(symbol)])?.pop())
     }
     pub fn get_by_isin(&self, isin: &str) -> Result<Option<Position>> {
-        Ok(self
-            .select("WHERE isin = ?1 ORDER BY symbol LIMIT 1", [isin])?
-            .pop())
+        Ok(self.select("WHERE isin = ?1 ORDER BY symbol LIMIT 1", [isin])?.pop())
     }
     /// ISIN-shaped identifiers are looked up as ISINs first, anything else as a symbol.
     pub fn get_by_identifier(&self, identifier: &str) -> Result<Option<Position>> {
@@ -191,9 +212,7 @@ impl<'c> PositionRepository<'c> {
         self.get(&id)
     }
     pub fn count(&self) -> Result<i64> {
-        self.conn
-            .query_row("SELECT count(*) FROM positions", [], |r| r.get(0))
-            .ctx(self.conn, "counting positions")
+        self.conn.query_row("SELECT count(*) FROM positions", [], |r| r.get(0)).ctx(self.conn, "counting positions")
     }
     /// Σ market value (EUR) of the positions that have one.
     pub fn total_value_eur(&self) -> Result<f64> {
@@ -239,10 +258,7 @@ impl<'c> PositionRepository<'c> {
     pub fn replace_all(&self, positions: &[Position]) -> Result<()> {
         write_tx(self.conn, "replacing positions", |conn| {
             let repo = PositionRepository::new(conn);
-            let keep: Vec<String> = positions
-                .iter()
-                .map(|p| normalize_symbol(&p.symbol))
-                .collect();
+            let keep: Vec<String> = positions.iter().map(|p| normalize_symbol(&p.symbol)).collect();
             for p in positions {
                 repo.upsert(p)?;
             }
@@ -258,10 +274,7 @@ impl<'c> PositionRepository<'c> {
     pub fn delete(&self, symbol: &str) -> Result<bool> {
         let n = self
             .conn
-            .execute(
-                "DELETE FROM positions WHERE symbol = ?1",
-                [normalize_symbol(symbol)],
-            )
+            .execute("DELETE FROM positions WHERE symbol = ?1", [normalize_symbol(symbol)])
             .ctx(self.conn, "deleting a position")?;
         Ok(n > 0)
     }
@@ -295,11 +308,7 @@ impl<'c> PositionRepository<'c> {
     /// The held quantity (GC refuses to purge a held security).
     pub fn quantity(&self, symbol: &str) -> Result<Option<f64>> {
         self.conn
-            .query_row(
-                "SELECT quantity FROM positions WHERE symbol = ?1",
-                [normalize_symbol(symbol)],
-                |r| r.get(0),
-            )
+            .query_row("SELECT quantity FROM positions WHERE symbol = ?1", [normalize_symbol(symbol)], |r| r.get(0))
             .optional()
             .ctx(self.conn, "reading a quantity")
     }
@@ -307,10 +316,7 @@ impl<'c> PositionRepository<'c> {
     /// Deletes the position only if its quantity is zero (GC).
     pub fn delete_if_zero(&self, symbol: &str) -> Result<usize> {
         self.conn
-            .execute(
-                "DELETE FROM positions WHERE symbol = ?1 AND quantity = 0",
-                [normalize_symbol(symbol)],
-            )
+            .execute("DELETE FROM positions WHERE symbol = ?1 AND quantity = 0", [normalize_symbol(symbol)])
             .ctx(self.conn, "deleting a position")
     }
 }
@@ -416,9 +422,7 @@ fn score_column_list() -> String {
 
 fn score_from_row(row: &Row<'_>) -> rusqlite::Result<Score> {
     let n = SCORE_FLOAT_COLUMNS.len();
-    let floats = (0..n)
-        .map(|i| row.get::<_, Option<f64>>(2 + i))
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let floats = (0..n).map(|i| row.get::<_, Option<f64>>(2 + i)).collect::<rusqlite::Result<Vec<_>>>()?;
     let mut score = Score {
         symbol: row.get(0)?,
         total_score: row.get(1)?,
@@ -473,9 +477,7 @@ impl<'c> ScoreRepository<'c> {
     }
 
     pub fn get(&self, symbol: &str) -> Result<Option<Score>> {
-        Ok(self
-            .select("WHERE symbol = ?1", [normalize_symbol(symbol)])?
-            .pop())
+        Ok(self.select("WHERE symbol = ?1", [normalize_symbol(symbol)])?.pop())
     }
     pub fn all(&self) -> Result<Vec<Score>> {
         self.select("ORDER BY symbol", [])
@@ -487,29 +489,15 @@ impl<'c> ScoreRepository<'c> {
     /// Replaces a security's score row (every column named).
     pub fn replace(&self, score: &Score, at: Instant) -> Result<()> {
         let columns = score_column_list();
-        let placeholders = (1..=columns.split(", ").count())
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut values: Vec<rusqlite::types::Value> = vec![
-            normalize_symbol(&score.symbol).into(),
-            score.total_score.into(),
-        ];
-        values.extend(
-            score_floats(score)
-                .into_iter()
-                .map(rusqlite::types::Value::from),
-        );
+        let placeholders = (1..=columns.split(", ").count()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let mut values: Vec<rusqlite::types::Value> =
+            vec![normalize_symbol(&score.symbol).into(), score.total_score.into()];
+        values.extend(score_floats(score).into_iter().map(rusqlite::types::Value::from));
         values.push(score.sub_scores.clone().into());
         values.push(score.defaulted_inputs.clone().into());
         values.push(score.history_days.into());
         values.push(score.history_months.into());
-        values.push(
-            score
-                .price_date
-                .map(|d| d.format("%Y-%m-%d").to_string())
-                .into(),
-        );
+        values.push(score.price_date.map(|d| d.format("%Y-%m-%d").to_string()).into());
         values.push(super::values::format_instant(score.calculated_at.unwrap_or(at)).into());
         self.conn
             .execute(
@@ -522,16 +510,11 @@ impl<'c> ScoreRepository<'c> {
 
     pub fn delete(&self, symbol: &str) -> Result<usize> {
         self.conn
-            .execute(
-                "DELETE FROM scores WHERE symbol = ?1",
-                [normalize_symbol(symbol)],
-            )
+            .execute("DELETE FROM scores WHERE symbol = ?1", [normalize_symbol(symbol)])
             .ctx(self.conn, "deleting a score")
     }
     pub fn delete_all(&self) -> Result<usize> {
-        self.conn
-            .execute("DELETE FROM scores", [])
-            .ctx(self.conn, "deleting scores")
+        self.conn.execute("DELETE FROM scores", []).ctx(self.conn, "deleting scores")
     }
 
     pub fn put_metric(&self, m: &Metric) -> Result<()> {
@@ -540,7 +523,14 @@ impl<'c> ScoreRepository<'c> {
                 "INSERT INTO calculated_metrics (symbol, metric, value, calculated_at, expires_at, source) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(symbol, metric) DO UPDATE SET value = excluded.value, \
                  calculated_at = excluded.calculated_at, expires_at = excluded.expires_at, source = excluded.source",
-                params![normalize_symbol(&m.symbol), m.metric, m.value, Ts(m.calculated_at), m.expires_at.map(Ts), m.source],
+                params![
+                    normalize_symbol(&m.symbol),
+                    m.metric,
+                    m.value,
+                    Ts(m.calculated_at),
+                    m.expires_at.map(Ts),
+                    m.source
+                ],
             )
             .ctx(self.conn, "writing a metric")?;
         Ok(())
@@ -586,10 +576,7 @@ impl<'c> ScoreRepository<'c> {
 
     pub fn delete_expired_metrics(&self, now: Instant) -> Result<usize> {
         self.conn
-            .execute(
-                "DELETE FROM calculated_metrics WHERE expires_at IS NOT NULL AND expires_at <= ?1",
-                [Ts(now)],
-            )
+            .execute("DELETE FROM calculated_metrics WHERE expires_at IS NOT NULL AND expires_at <= ?1", [Ts(now)])
             .ctx(self.conn, "deleting expired metrics")
     }
 
@@ -598,14 +585,9 @@ impl<'c> ScoreRepository<'c> {
         let symbol = normalize_symbol(symbol);
         write_tx(self.conn, "purging scores", |conn| {
             Ok(ScorePurge {
-                scores: conn
-                    .execute("DELETE FROM scores WHERE symbol = ?1", [&symbol])
-                    .ctx(conn, "purging scores")?,
+                scores: conn.execute("DELETE FROM scores WHERE symbol = ?1", [&symbol]).ctx(conn, "purging scores")?,
                 calculated_metrics: conn
-                    .execute(
-                        "DELETE FROM calculated_metrics WHERE symbol = ?1",
-                        [&symbol],
-                    )
+                    .execute("DELETE FROM calculated_metrics WHERE symbol = ?1", [&symbol])
                     .ctx(conn, "purging metrics")?,
             })
         })
@@ -706,10 +688,7 @@ impl<'c> PortfolioRepository<'c> {
         Ok(rows)
     }
     pub fn range(&self, start: NaiveDate, end: NaiveDate) -> Result<Vec<Snapshot>> {
-        self.select(
-            "WHERE date BETWEEN ?1 AND ?2 ORDER BY date",
-            params![Day(start), Day(end)],
-        )
+        self.select("WHERE date BETWEEN ?1 AND ?2 ORDER BY date", params![Day(start), Day(end)])
     }
     pub fn latest_cash_balance(&self) -> Result<Option<f64>> {
         Ok(self.latest()?.map(|s| s.cash_balance))
@@ -719,27 +698,19 @@ impl<'c> PortfolioRepository<'c> {
         let Some(latest) = self.latest()? else {
             return Ok(None);
         };
-        let before = self.select(
-            "WHERE date <= ?1 ORDER BY date DESC LIMIT 1",
-            [Day(latest.date - Duration::days(days))],
-        )?;
+        let before =
+            self.select("WHERE date <= ?1 ORDER BY date DESC LIMIT 1", [Day(latest.date - Duration::days(days))])?;
         Ok(before.first().map(|b| latest.total_value - b.total_value))
     }
     pub fn delete_before(&self, date: NaiveDate) -> Result<usize> {
         self.conn
-            .execute(
-                "DELETE FROM portfolio_snapshots WHERE date < ?1",
-                [Day(date)],
-            )
+            .execute("DELETE FROM portfolio_snapshots WHERE date < ?1", [Day(date)])
             .ctx(self.conn, "deleting snapshots")
     }
     pub fn set_annual_turnover(&self, date: NaiveDate, value: f64) -> Result<bool> {
         let n = self
             .conn
-            .execute(
-                "UPDATE portfolio_snapshots SET annual_turnover = ?2 WHERE date = ?1",
-                params![Day(date), value],
-            )
+            .execute("UPDATE portfolio_snapshots SET annual_turnover = ?2 WHERE date = ?1", params![Day(date), value])
             .ctx(self.conn, "writing turnover")?;
         Ok(n > 0)
     }
@@ -777,16 +748,8 @@ impl<'c> TurnoverTracker<'c> {
         if mean <= 0.0 {
             return Ok(None);
         }
-        let from = start
-            .succ_opt()
-            .unwrap_or(start)
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc();
-        let to = end_date
-            .and_hms_opt(23, 59, 59)
-            .expect("end of day")
-            .and_utc();
+        let from = start.succ_opt().unwrap_or(start).and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+        let to = end_date.and_hms_opt(23, 59, 59).expect("end of day").and_utc();
         let (mut buys, mut sells) = (Decimal::ZERO, Decimal::ZERO);
         for t in self.trades.range(from, to, Modes::LiveOnly)? {
             let value = t.value_eur.unwrap_or_default();

@@ -102,13 +102,7 @@ pub static SPEC: DbSpec = DbSpec {
     application_id: 0x4154_5205,
     profile: STANDARD_PROFILE,
     migrations: &[M::up(MIGRATION_1)],
-    tables: &[
-        "allocation_settings",
-        "bucket_balances",
-        "bucket_transactions",
-        "buckets",
-        "satellite_settings",
-    ],
+    tables: &["allocation_settings", "bucket_balances", "bucket_transactions", "buckets", "satellite_settings"],
 };
 
 /// The bucket that always exists.
@@ -137,11 +131,9 @@ impl TxType {
     /// The change a transaction of `amount` makes to the balance.
     pub fn effect(self, amount: Decimal) -> Decimal {
         match self {
-            TxType::Deposit
-            | TxType::TransferIn
-            | TxType::TradeSell
-            | TxType::Dividend
-            | TxType::Reallocation => amount,
+            TxType::Deposit | TxType::TransferIn | TxType::TradeSell | TxType::Dividend | TxType::Reallocation => {
+                amount
+            }
             TxType::TradeBuy | TxType::TransferOut => -amount,
         }
     }
@@ -309,10 +301,7 @@ impl<'c> BucketRepository<'c> {
     }
     /// Buckets that take part in planning (not retired or paused).
     pub fn active(&self) -> Result<Vec<Bucket>> {
-        self.select(
-            "WHERE status NOT IN ('retired','paused') ORDER BY id <> 'core', id",
-            [],
-        )
+        self.select("WHERE status NOT IN ('retired','paused') ORDER BY id <> 'core', id", [])
     }
     pub fn by_type(&self, bucket_type: BucketType) -> Result<Vec<Bucket>> {
         self.select("WHERE type = ?1 ORDER BY id", [bucket_type])
@@ -324,17 +313,13 @@ impl<'c> BucketRepository<'c> {
         self.by_type(BucketType::Satellite)
     }
     pub fn core(&self) -> Result<Bucket> {
-        self.get(CORE)?
-            .ok_or_else(|| StoreError::invalid("satellites.db", "the core bucket is missing"))
+        self.get(CORE)?.ok_or_else(|| StoreError::invalid("satellites.db", "the core bucket is missing"))
     }
 
     /// Creates a satellite (the core bucket exists from migration 1).
     pub fn create(&self, b: &Bucket) -> Result<()> {
         if b.bucket_type != BucketType::Satellite || b.id == CORE {
-            return Err(StoreError::invalid(
-                format!("bucket {}", b.id),
-                "only satellites can be created",
-            ));
+            return Err(StoreError::invalid(format!("bucket {}", b.id), "only satellites can be created"));
         }
         self.conn
             .execute(
@@ -398,12 +383,7 @@ impl<'c> BucketRepository<'c> {
         })
     }
 
-    fn touch(
-        &self,
-        sql: &str,
-        params: impl rusqlite::Params,
-        context: &'static str,
-    ) -> Result<bool> {
+    fn touch(&self, sql: &str, params: impl rusqlite::Params, context: &'static str) -> Result<bool> {
         Ok(self.conn.execute(sql, params).ctx(self.conn, context)? > 0)
     }
 
@@ -456,41 +436,25 @@ impl<'c> BucketRepository<'c> {
     /// Deletes a satellite that never held cash; the core bucket and buckets with history are retired instead.
     pub fn delete(&self, id: &str) -> Result<bool> {
         if id == CORE {
-            return Err(StoreError::invalid(
-                "bucket core",
-                "the core bucket cannot be deleted",
-            ));
+            return Err(StoreError::invalid("bucket core", "the core bucket cannot be deleted"));
         }
         write_tx(self.conn, "deleting a bucket", |conn| {
             let history: i64 = conn
-                .query_row(
-                    "SELECT count(*) FROM bucket_transactions WHERE bucket_id = ?1",
-                    [id],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT count(*) FROM bucket_transactions WHERE bucket_id = ?1", [id], |r| r.get(0))
                 .ctx(conn, "deleting a bucket")?;
             let balances = BalanceRepository::new(conn).balances(id)?;
             if history > 0 || balances.values().any(|b| !b.is_zero()) {
-                return Err(StoreError::invalid(
-                    format!("bucket {id}"),
-                    "has cash history; retire it instead",
-                ));
+                return Err(StoreError::invalid(format!("bucket {id}"), "has cash history; retire it instead"));
             }
-            conn.execute("DELETE FROM bucket_balances WHERE bucket_id = ?1", [id])
-                .ctx(conn, "deleting a bucket")?;
-            Ok(conn
-                .execute("DELETE FROM buckets WHERE id = ?1", [id])
-                .ctx(conn, "deleting a bucket")?
-                > 0)
+            conn.execute("DELETE FROM bucket_balances WHERE bucket_id = ?1", [id]).ctx(conn, "deleting a bucket")?;
+            Ok(conn.execute("DELETE FROM buckets WHERE id = ?1", [id]).ctx(conn, "deleting a bucket")? > 0)
         })
     }
 
     pub fn settings(&self, id: &str) -> Result<Option<SatelliteSettings>> {
         self.conn
             .query_row(
-                &format!(
-                    "SELECT {SETTINGS_COLUMNS} FROM satellite_settings WHERE satellite_id = ?1"
-                ),
+                &format!("SELECT {SETTINGS_COLUMNS} FROM satellite_settings WHERE satellite_id = ?1"),
                 [id],
                 |r| {
                     Ok(SatelliteSettings {
@@ -548,11 +512,7 @@ impl<'c> BucketRepository<'c> {
     }
 
     pub fn delete_settings(&self, id: &str) -> Result<bool> {
-        self.touch(
-            "DELETE FROM satellite_settings WHERE satellite_id = ?1",
-            [id],
-            "deleting satellite settings",
-        )
+        self.touch("DELETE FROM satellite_settings WHERE satellite_id = ?1", [id], "deleting satellite settings")
     }
 }
 
@@ -630,13 +590,7 @@ impl<'c> BalanceRepository<'c> {
         )
     }
 
-    fn write_balance(
-        conn: &Connection,
-        bucket: &str,
-        currency: &str,
-        balance: Decimal,
-        at: Instant,
-    ) -> Result<()> {
+    fn write_balance(conn: &Connection, bucket: &str, currency: &str, balance: Decimal, at: Instant) -> Result<()> {
         conn.execute(
             "INSERT INTO bucket_balances (bucket_id, currency, balance, last_updated) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT(bucket_id, currency) DO UPDATE SET balance = excluded.balance, last_updated = excluded.last_updated",
@@ -665,8 +619,8 @@ impl<'c> BalanceRepository<'c> {
             ));
         }
         write_tx(self.conn, "adjusting a balance", |conn| {
-            let new_balance = BalanceRepository::new(conn).balance(&t.bucket_id, &t.currency)?
-                + t.tx_type.effect(t.amount);
+            let new_balance =
+                BalanceRepository::new(conn).balance(&t.bucket_id, &t.currency)? + t.tx_type.effect(t.amount);
             Self::write_balance(conn, &t.bucket_id, &t.currency, new_balance, t.created_at)?;
             Self::append(conn, t)?;
             Ok(new_balance)
@@ -768,12 +722,7 @@ impl<'c> BalanceRepository<'c> {
         )
     }
 
-    pub fn recent_transactions(
-        &self,
-        bucket: &str,
-        days: i64,
-        now: Instant,
-    ) -> Result<Vec<Stored<BucketTransaction>>> {
+    pub fn recent_transactions(&self, bucket: &str, days: i64, now: Instant) -> Result<Vec<Stored<BucketTransaction>>> {
         self.transactions_where(
             "WHERE bucket_id = ?1 AND created_at >= ?2 ORDER BY id DESC",
             params![bucket, Ts(now - Duration::days(days))],
@@ -782,11 +731,7 @@ impl<'c> BalanceRepository<'c> {
 
     pub fn allocation_setting(&self, key: &str) -> Result<Option<f64>> {
         self.conn
-            .query_row(
-                "SELECT value FROM allocation_settings WHERE key = ?1",
-                [key],
-                |r| r.get(0),
-            )
+            .query_row("SELECT value FROM allocation_settings WHERE key = ?1", [key], |r| r.get(0))
             .optional()
             .ctx(self.conn, "reading an allocation setting")
     }

@@ -237,9 +237,7 @@ pub fn looks_like_isin(text: &str) -> bool {
     let b = text.as_bytes();
     b.len() == 12
         && b[..2].iter().all(u8::is_ascii_uppercase)
-        && b[2..11]
-            .iter()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && b[2..11].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         && b[11].is_ascii_digit()
 }
 
@@ -255,31 +253,20 @@ impl<'c> SecurityRepository<'c> {
 
     fn query(&self, filter: &str, params: impl rusqlite::Params) -> Result<Vec<Security>> {
         let sql = format!("SELECT {SECURITY_COLUMNS} FROM securities {filter}");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&sql)
-            .ctx(self.conn, "reading securities")?;
-        let rows = stmt
-            .query_map(params, security_from_row)
-            .ctx(self.conn, "reading securities")?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .ctx(self.conn, "reading securities")
+        let mut stmt = self.conn.prepare_cached(&sql).ctx(self.conn, "reading securities")?;
+        let rows = stmt.query_map(params, security_from_row).ctx(self.conn, "reading securities")?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().ctx(self.conn, "reading securities")
     }
 
     /// The security, removed or not (check [`Security::in_universe`]). The symbol is normalised first.
     pub fn get(&self, symbol: &str) -> Result<Option<Security>> {
-        Ok(self
-            .query("WHERE symbol = ?1", [normalize_symbol(symbol)])?
-            .pop())
+        Ok(self.query("WHERE symbol = ?1", [normalize_symbol(symbol)])?.pop())
     }
 
     /// By ISIN: the in-universe row first, then by symbol.
     pub fn get_by_isin(&self, isin: &str) -> Result<Option<Security>> {
         Ok(self
-            .query(
-                "WHERE isin = ?1 ORDER BY removed_at IS NOT NULL, symbol LIMIT 1",
-                [isin.trim().to_uppercase()],
-            )?
+            .query("WHERE isin = ?1 ORDER BY removed_at IS NOT NULL, symbol LIMIT 1", [isin.trim().to_uppercase()])?
             .pop())
     }
 
@@ -299,19 +286,12 @@ impl<'c> SecurityRepository<'c> {
     }
 
     pub fn list_all(&self, include_removed: bool) -> Result<Vec<Security>> {
-        if include_removed {
-            self.query("ORDER BY symbol", [])
-        } else {
-            self.list_in_universe()
-        }
+        if include_removed { self.query("ORDER BY symbol", []) } else { self.list_in_universe() }
     }
 
     pub fn list_by_bucket(&self, bucket_id: &str, in_universe_only: bool) -> Result<Vec<Security>> {
         if in_universe_only {
-            self.query(
-                "WHERE bucket_id = ?1 AND removed_at IS NULL ORDER BY symbol",
-                [bucket_id],
-            )
+            self.query("WHERE bucket_id = ?1 AND removed_at IS NULL ORDER BY symbol", [bucket_id])
         } else {
             self.query("WHERE bucket_id = ?1 ORDER BY symbol", [bucket_id])
         }
@@ -323,20 +303,15 @@ impl<'c> SecurityRepository<'c> {
         let symbol = normalize_symbol(&security.symbol);
         write_tx(self.conn, "adding a security", |tx| {
             let existing: Option<(Option<Ts>, Ts)> = tx
-                .query_row(
-                    "SELECT removed_at, created_at FROM securities WHERE symbol = ?1",
-                    [&symbol],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                .query_row("SELECT removed_at, created_at FROM securities WHERE symbol = ?1", [&symbol], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()
                 .ctx(tx, "adding a security")?;
             let mut created_at = security.created_at;
             let outcome = match existing {
                 Some((None, _)) => {
-                    return Err(StoreError::invalid(
-                        format!("security {symbol}"),
-                        "already in the universe",
-                    ));
+                    return Err(StoreError::invalid(format!("security {symbol}"), "already in the universe"));
                 }
                 Some((Some(_), first_created)) => {
                     created_at = first_created.0;
@@ -476,19 +451,14 @@ impl<'c> SecurityRepository<'c> {
         let rows = stmt
             .query_map([Ts(cutoff)], |r| Ok((r.get(0)?, r.get::<_, Ts>(1)?.0)))
             .ctx(self.conn, "finding GC candidates")?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .ctx(self.conn, "finding GC candidates")
+        rows.collect::<rusqlite::Result<Vec<_>>>().ctx(self.conn, "finding GC candidates")
     }
 
     /// The `removed_at` of a symbol now (`None`: in the universe or unknown).
     pub fn removed_at(&self, symbol: &str) -> Result<Option<Instant>> {
         let found: Option<Option<Ts>> = self
             .conn
-            .query_row(
-                "SELECT removed_at FROM securities WHERE symbol = ?1",
-                [normalize_symbol(symbol)],
-                |r| r.get(0),
-            )
+            .query_row("SELECT removed_at FROM securities WHERE symbol = ?1", [normalize_symbol(symbol)], |r| r.get(0))
             .optional()
             .ctx(self.conn, "reading removed_at")?;
         Ok(found.flatten().map(|t| t.0))
@@ -505,10 +475,7 @@ impl<'c> SecurityRepository<'c> {
                 )
                 .ctx(tx, "purging a security")?;
             if deleted > 0 {
-                let entry = GcLogEntry {
-                    rows_deleted: deleted as i64,
-                    ..log_entry.clone()
-                };
+                let entry = GcLogEntry { rows_deleted: deleted as i64, ..log_entry.clone() };
                 insert_gc_log(tx, &entry)?;
             }
             Ok(deleted > 0)
@@ -545,8 +512,7 @@ impl<'c> SecurityRepository<'c> {
                 })
             })
             .ctx(self.conn, "reading gc_log")?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .ctx(self.conn, "reading gc_log")
+        rows.collect::<rusqlite::Result<Vec<_>>>().ctx(self.conn, "reading gc_log")
     }
 }
 
@@ -554,7 +520,16 @@ fn insert_gc_log(conn: &Connection, e: &GcLogEntry) -> Result<i64> {
     conn.execute(
         "INSERT INTO gc_log (run_at, symbol, removed_at, target, action, rows_deleted, detail, logged_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![Ts(e.run_at), e.symbol, Ts(e.removed_at), e.target, e.action, e.rows_deleted, e.detail, Ts(e.logged_at)],
+        params![
+            Ts(e.run_at),
+            e.symbol,
+            Ts(e.removed_at),
+            e.target,
+            e.action,
+            e.rows_deleted,
+            e.detail,
+            Ts(e.logged_at)
+        ],
     )
     .ctx(conn, "appending to gc_log")?;
     Ok(conn.last_insert_rowid())
@@ -608,10 +583,7 @@ impl<'c> GroupingRepository<'c> {
     }
 
     fn groups(&self, kind: GroupKind) -> Result<BTreeMap<String, Vec<String>>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(kind.select())
-            .ctx(self.conn, "reading groups")?;
+        let mut stmt = self.conn.prepare_cached(kind.select()).ctx(self.conn, "reading groups")?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
             .ctx(self.conn, "reading groups")?;
@@ -626,41 +598,26 @@ impl<'c> GroupingRepository<'c> {
         Ok(groups)
     }
 
-    fn set_group(
-        &self,
-        kind: GroupKind,
-        group: &str,
-        members: &[String],
-        at: Instant,
-    ) -> Result<()> {
+    fn set_group(&self, kind: GroupKind, group: &str, members: &[String], at: Instant) -> Result<()> {
         if group.trim().is_empty() {
             return Err(StoreError::invalid("group name", "must not be empty"));
         }
-        let mut unique: BTreeSet<&str> = members
-            .iter()
-            .map(|m| m.trim())
-            .filter(|m| !m.is_empty())
-            .collect();
+        let mut unique: BTreeSet<&str> = members.iter().map(|m| m.trim()).filter(|m| !m.is_empty()).collect();
         if unique.is_empty() {
             unique.insert(EMPTY_GROUP_MARKER);
         }
         write_tx(self.conn, "saving a group", |tx| {
-            tx.execute(kind.delete(), [group])
-                .ctx(tx, "saving a group")?;
+            tx.execute(kind.delete(), [group]).ctx(tx, "saving a group")?;
             let mut insert = tx.prepare_cached(kind.insert()).ctx(tx, "saving a group")?;
             for member in unique {
-                insert
-                    .execute(params![group, member, Ts(at)])
-                    .ctx(tx, "saving a group")?;
+                insert.execute(params![group, member, Ts(at)]).ctx(tx, "saving a group")?;
             }
             Ok(())
         })
     }
 
     fn delete_group(&self, kind: GroupKind, group: &str) -> Result<usize> {
-        self.conn
-            .execute(kind.delete(), [group])
-            .ctx(self.conn, "deleting a group")
+        self.conn.execute(kind.delete(), [group]).ctx(self.conn, "deleting a group")
     }
 
     /// Country groups with their members; empty groups are kept, the marker hidden.
@@ -691,17 +648,14 @@ impl<'c> GroupingRepository<'c> {
 
     /// Distinct industries of in-universe securities (the column holds comma-separated lists).
     pub fn available_industries(&self) -> Result<Vec<String>> {
-        self.distinct_values("SELECT DISTINCT industry FROM securities WHERE removed_at IS NULL AND industry IS NOT NULL")
+        self.distinct_values(
+            "SELECT DISTINCT industry FROM securities WHERE removed_at IS NULL AND industry IS NOT NULL",
+        )
     }
 
     fn distinct_values(&self, sql: &'static str) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(sql)
-            .ctx(self.conn, "reading securities")?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .ctx(self.conn, "reading securities")?;
+        let mut stmt = self.conn.prepare_cached(sql).ctx(self.conn, "reading securities")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).ctx(self.conn, "reading securities")?;
         let mut values = BTreeSet::new();
         for row in rows {
             for part in row.ctx(self.conn, "reading securities")?.split(',') {

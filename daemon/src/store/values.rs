@@ -18,11 +18,7 @@ pub type Instant = DateTime<Utc>;
 /// The one formatter of decimal columns: `normalize()`, zero as `"0"`, never an exponent.
 pub fn canonical_decimal(value: Decimal) -> String {
     let normal = value.normalize();
-    if normal.is_zero() {
-        "0".to_owned()
-    } else {
-        normal.to_string()
-    }
+    if normal.is_zero() { "0".to_owned() } else { normal.to_string() }
 }
 
 /// Why a text is not a canonical decimal.
@@ -36,17 +32,9 @@ pub enum DecimalTextError {
 
 /// Parses a decimal column. The text must be exactly what [`canonical_decimal`] writes.
 pub fn parse_canonical_decimal(text: &str) -> Result<Decimal, DecimalTextError> {
-    let value = Decimal::from_str_exact(text)
-        .map_err(|_| DecimalTextError::Unparseable(text.to_owned()))?;
+    let value = Decimal::from_str_exact(text).map_err(|_| DecimalTextError::Unparseable(text.to_owned()))?;
     let canonical = canonical_decimal(value);
-    if canonical == text {
-        Ok(value)
-    } else {
-        Err(DecimalTextError::NotCanonical {
-            text: text.to_owned(),
-            canonical,
-        })
-    }
+    if canonical == text { Ok(value) } else { Err(DecimalTextError::NotCanonical { text: text.to_owned(), canonical }) }
 }
 
 /// A decimal bound to or read from a `DEC*` column. Binds as canonical text, never as a float.
@@ -62,9 +50,7 @@ impl ToSql for Dec {
 impl FromSql for Dec {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         let text = value.as_str()?;
-        parse_canonical_decimal(text)
-            .map(Dec)
-            .map_err(|e| FromSqlError::Other(Box::new(e)))
+        parse_canonical_decimal(text).map(Dec).map_err(|e| FromSqlError::Other(Box::new(e)))
     }
 }
 
@@ -83,11 +69,7 @@ pub fn parse_instant(text: &str) -> Result<Instant, InstantTextError> {
     let parsed = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%SZ")
         .map_err(|_| InstantTextError(text.to_owned()))?
         .and_utc();
-    if format_instant(parsed) == text {
-        Ok(parsed)
-    } else {
-        Err(InstantTextError(text.to_owned()))
-    }
+    if format_instant(parsed) == text { Ok(parsed) } else { Err(InstantTextError(text.to_owned())) }
 }
 
 /// An instant bound to or read from a `TS` column.
@@ -102,9 +84,7 @@ impl ToSql for Ts {
 
 impl FromSql for Ts {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        parse_instant(value.as_str()?)
-            .map(Ts)
-            .map_err(|e| FromSqlError::Other(Box::new(e)))
+        parse_instant(value.as_str()?).map(Ts).map_err(|e| FromSqlError::Other(Box::new(e)))
     }
 }
 
@@ -128,16 +108,12 @@ impl ToSql for Day {
 impl FromSql for Day {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         let text = value.as_str()?;
-        NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .map(Day)
-            .map_err(|e| FromSqlError::Other(Box::new(e)))
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").map(Day).map_err(|e| FromSqlError::Other(Box::new(e)))
     }
 }
 
 /// BUY or SELL, spelled in upper case everywhere (portfolio.md §0).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Side {
     Buy,
@@ -237,10 +213,7 @@ impl ToSql for Side {
 
 impl FromSql for Side {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        value
-            .as_str()?
-            .parse()
-            .map_err(|e: String| FromSqlError::Other(e.into()))
+        value.as_str()?.parse().map_err(|e: String| FromSqlError::Other(e.into()))
     }
 }
 
@@ -296,19 +269,9 @@ mod tests {
 
     #[test]
     fn canonical_decimal_drops_trailing_zeros_and_negative_zero() {
-        let cases = [
-            ("12.50", "12.5"),
-            ("-0", "0"),
-            ("0.000", "0"),
-            ("100", "100"),
-            ("-2.760", "-2.76"),
-        ];
+        let cases = [("12.50", "12.5"), ("-0", "0"), ("0.000", "0"), ("100", "100"), ("-2.760", "-2.76")];
         for (input, expected) in cases {
-            assert_eq!(
-                canonical_decimal(Decimal::from_str(input).unwrap()),
-                expected,
-                "{input}"
-            );
+            assert_eq!(canonical_decimal(Decimal::from_str(input).unwrap()), expected, "{input}");
         }
     }
 
@@ -317,24 +280,16 @@ mod tests {
         for text in ["12.50", ".5", "-0", "+1", "1e-5", "01", " 1", "1."] {
             assert!(parse_canonical_decimal(text).is_err(), "{text} accepted");
         }
-        assert_eq!(
-            parse_canonical_decimal("2.0300000000000002")
-                .unwrap()
-                .to_string(),
-            "2.0300000000000002"
-        );
+        assert_eq!(parse_canonical_decimal("2.0300000000000002").unwrap().to_string(), "2.0300000000000002");
     }
 
     #[test]
     fn instants_round_trip_and_reject_other_spellings() {
         let at = parse_instant("2026-01-03T20:39:49Z").unwrap();
         assert_eq!(format_instant(at), "2026-01-03T20:39:49Z");
-        for text in [
-            "2026-01-03 20:39:49",
-            "2026-01-03T20:39:49+00:00",
-            "2026-01-03T20:39:49.5Z",
-            "2026-02-30T00:00:00Z",
-        ] {
+        for text in
+            ["2026-01-03 20:39:49", "2026-01-03T20:39:49+00:00", "2026-01-03T20:39:49.5Z", "2026-02-30T00:00:00Z"]
+        {
             assert!(parse_instant(text).is_err(), "{text} accepted");
         }
     }

@@ -37,33 +37,17 @@ impl DbWriter {
                 }
             })
             .expect("spawning a database thread");
-        DbWriter {
-            name,
-            jobs: Some(jobs),
-            thread: Some(thread),
-        }
+        DbWriter { name, jobs: Some(jobs), thread: Some(thread) }
     }
 
     /// Runs `f` on the writer connection, after every job sent before it.
-    pub async fn call<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> T + Send + 'static,
-    ) -> Result<T> {
+    pub async fn call<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> T + Send + 'static) -> Result<T> {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let _ = reply.send(f(conn));
         });
-        let gone = || {
-            StoreError::invalid(
-                format!("{}.db", self.name),
-                "its database thread has stopped",
-            )
-        };
-        self.jobs
-            .as_ref()
-            .ok_or_else(gone)?
-            .send(job)
-            .map_err(|_| gone())?;
+        let gone = || StoreError::invalid(format!("{}.db", self.name), "its database thread has stopped");
+        self.jobs.as_ref().ok_or_else(gone)?.send(job).map_err(|_| gone())?;
         answer.await.map_err(|_| gone())
     }
 }
@@ -86,31 +70,14 @@ pub struct DbReaders {
 
 impl DbReaders {
     pub fn open(dir: &Path, name: DbName, count: usize) -> Result<DbReaders> {
-        let conns = (0..count)
-            .map(|_| open::open_reader(dir, name.spec()))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(DbReaders {
-            permits: Arc::new(Semaphore::new(conns.len())),
-            idle: Arc::new(Mutex::new(conns)),
-        })
+        let conns = (0..count).map(|_| open::open_reader(dir, name.spec())).collect::<Result<Vec<_>>>()?;
+        Ok(DbReaders { permits: Arc::new(Semaphore::new(conns.len())), idle: Arc::new(Mutex::new(conns)) })
     }
 
     /// Runs `f` on a free read connection on the blocking pool.
-    pub async fn read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> T + Send + 'static,
-    ) -> T {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
-        let conn = self
-            .idle
-            .lock()
-            .expect("reader pool")
-            .pop()
-            .expect("a permit guarantees a connection");
+    pub async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> T + Send + 'static) -> T {
+        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let conn = self.idle.lock().expect("reader pool").pop().expect("a permit guarantees a connection");
         let idle = Arc::clone(&self.idle);
         tokio::task::spawn_blocking(move || {
             let value = f(&conn);

@@ -24,8 +24,7 @@ pub fn fresh_store() -> (tempfile::TempDir, Store) {
 /// A connection of its own to one file, as an outside tool would open it.
 pub fn outside(path: &Path) -> Connection {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
     conn
 }
 

@@ -9,15 +9,8 @@ use trader::store::open::{Create, open_writer};
 use trader::store::{Clock, DbName, Side, SystemClock};
 
 fn main() -> anyhow::Result<()> {
-    let data = std::env::args()
-        .nth(1)
-        .ok_or_else(|| anyhow::anyhow!("usage: ledger_appender DATA_DIR"))?;
-    let ledger = open_writer(
-        std::path::Path::new(&data),
-        DbName::Ledger.spec(),
-        Create::Never,
-    )?
-    .conn;
+    let data = std::env::args().nth(1).ok_or_else(|| anyhow::anyhow!("usage: ledger_appender DATA_DIR"))?;
+    let ledger = open_writer(std::path::Path::new(&data), DbName::Ledger.spec(), Create::Never)?.conn;
     let trades = TradeRepository::new(&ledger);
     let mut out = std::io::stdout().lock();
     let pid = std::process::id();
