@@ -68,212 +68,33 @@ const fn sec(
 
 use ProductType::{Equity, Etf};
 
+#[rustfmt::skip]
 const UNIVERSE: [DemoSecurity; 25] = [
     sec("AAPL.US", "Apple Inc.", Equity, "United States", "Technology", "NasdaqGS", "USD", 150.0, 0.12, 0.26, 0.005),
-    sec(
-        "MSFT.US",
-        "Microsoft Corporation",
-        Equity,
-        "United States",
-        "Technology",
-        "NasdaqGS",
-        "USD",
-        280.0,
-        0.13,
-        0.25,
-        0.008,
-    ),
-    sec(
-        "NVDA.US",
-        "NVIDIA Corporation",
-        Equity,
-        "United States",
-        "Technology",
-        "NasdaqGS",
-        "USD",
-        45.0,
-        0.35,
-        0.50,
-        0.0005,
-    ),
+    sec("MSFT.US", "Microsoft Corporation", Equity, "United States", "Technology", "NasdaqGS", "USD", 280.0, 0.13, 0.25, 0.008),
+    sec("NVDA.US", "NVIDIA Corporation", Equity, "United States", "Technology", "NasdaqGS", "USD", 45.0, 0.35, 0.50, 0.0005),
     sec("JNJ.US", "Johnson & Johnson", Equity, "United States", "Healthcare", "NYSE", "USD", 160.0, 0.03, 0.16, 0.03),
-    sec(
-        "PG.US",
-        "Procter & Gamble Company",
-        Equity,
-        "United States",
-        "Consumer Defensive",
-        "NYSE",
-        "USD",
-        145.0,
-        0.05,
-        0.17,
-        0.025,
-    ),
-    sec(
-        "KO.US",
-        "Coca-Cola Company",
-        Equity,
-        "United States",
-        "Consumer Defensive",
-        "NYSE",
-        "USD",
-        60.0,
-        0.04,
-        0.15,
-        0.03,
-    ),
-    sec(
-        "JPM.US",
-        "JPMorgan Chase & Co.",
-        Equity,
-        "United States",
-        "Financial Services",
-        "NYSE",
-        "USD",
-        140.0,
-        0.10,
-        0.24,
-        0.025,
-    ),
-    sec(
-        "XOM.US",
-        "Exxon Mobil Corporation",
-        Equity,
-        "United States",
-        "Energy",
-        "NYSE",
-        "USD",
-        100.0,
-        0.04,
-        0.28,
-        0.035,
-    ),
+    sec("PG.US", "Procter & Gamble Company", Equity, "United States", "Consumer Defensive", "NYSE", "USD", 145.0, 0.05, 0.17, 0.025),
+    sec("KO.US", "Coca-Cola Company", Equity, "United States", "Consumer Defensive", "NYSE", "USD", 60.0, 0.04, 0.15, 0.03),
+    sec("JPM.US", "JPMorgan Chase & Co.", Equity, "United States", "Financial Services", "NYSE", "USD", 140.0, 0.10, 0.24, 0.025),
+    sec("XOM.US", "Exxon Mobil Corporation", Equity, "United States", "Energy", "NYSE", "USD", 100.0, 0.04, 0.28, 0.035),
     sec("SAP.EU", "SAP SE", Equity, "Germany", "Technology", "XETRA", "EUR", 120.0, 0.15, 0.25, 0.012),
     sec("SIE.EU", "Siemens AG", Equity, "Germany", "Industrials", "XETRA", "EUR", 140.0, 0.09, 0.24, 0.028),
     sec("ALV.EU", "Allianz SE", Equity, "Germany", "Financial Services", "XETRA", "EUR", 210.0, 0.09, 0.20, 0.05),
-    sec(
-        "ASML.EU",
-        "ASML Holding N.V.",
-        Equity,
-        "Netherlands",
-        "Technology",
-        "Euronext Amsterdam",
-        "EUR",
-        600.0,
-        0.10,
-        0.35,
-        0.01,
-    ),
+    sec("ASML.EU", "ASML Holding N.V.", Equity, "Netherlands", "Technology", "Euronext Amsterdam", "EUR", 600.0, 0.10, 0.35, 0.01),
     sec("AIR.EU", "Airbus SE", Equity, "France", "Industrials", "Euronext Paris", "EUR", 120.0, 0.10, 0.27, 0.014),
-    sec(
-        "MC.EU",
-        "LVMH Moët Hennessy Louis Vuitton",
-        Equity,
-        "France",
-        "Consumer Cyclical",
-        "Euronext Paris",
-        "EUR",
-        700.0,
-        0.02,
-        0.28,
-        0.018,
-    ),
+    sec("MC.EU", "LVMH Moët Hennessy Louis Vuitton", Equity, "France", "Consumer Cyclical", "Euronext Paris", "EUR", 700.0, 0.02, 0.28, 0.018),
     sec("SAN.EU", "Banco Santander S.A.", Equity, "Spain", "Financial Services", "BME", "EUR", 3.5, 0.12, 0.30, 0.04),
     sec("OPAP.GR", "OPAP S.A.", Equity, "Greece", "Consumer Cyclical", "Athens", "EUR", 13.0, 0.08, 0.22, 0.07),
-    sec(
-        "MYTIL.GR",
-        "Metlen Energy & Metals S.A.",
-        Equity,
-        "Greece",
-        "Industrials",
-        "Athens",
-        "EUR",
-        25.0,
-        0.14,
-        0.30,
-        0.04,
-    ),
-    sec(
-        "PPC.GR",
-        "Public Power Corporation S.A.",
-        Equity,
-        "Greece",
-        "Utilities",
-        "Athens",
-        "EUR",
-        8.0,
-        0.15,
-        0.35,
-        0.03,
-    ),
-    sec(
-        "NOVO-B.CO",
-        "Novo Nordisk A/S",
-        Equity,
-        "Denmark",
-        "Healthcare",
-        "Copenhagen",
-        "DKK",
-        900.0,
-        0.05,
-        0.35,
-        0.015,
-    ),
-    sec(
-        "ULVR.UK",
-        "Unilever PLC",
-        Equity,
-        "United Kingdom",
-        "Consumer Defensive",
-        "LSE",
-        "GBP",
-        40.0,
-        0.05,
-        0.17,
-        0.035,
-    ),
+    sec("MYTIL.GR", "Metlen Energy & Metals S.A.", Equity, "Greece", "Industrials", "Athens", "EUR", 25.0, 0.14, 0.30, 0.04),
+    sec("PPC.GR", "Public Power Corporation S.A.", Equity, "Greece", "Utilities", "Athens", "EUR", 8.0, 0.15, 0.35, 0.03),
+    sec("NOVO-B.CO", "Novo Nordisk A/S", Equity, "Denmark", "Healthcare", "Copenhagen", "DKK", 900.0, 0.05, 0.35, 0.015),
+    sec("ULVR.UK", "Unilever PLC", Equity, "United Kingdom", "Consumer Defensive", "LSE", "GBP", 40.0, 0.05, 0.17, 0.035),
     sec("SHEL.UK", "Shell plc", Equity, "United Kingdom", "Energy", "LSE", "GBP", 22.0, 0.06, 0.25, 0.04),
     sec("XIAO.1810.AS", "Xiaomi Corporation", Equity, "China", "Technology", "HKSE", "HKD", 12.0, 0.20, 0.45, 0.0),
-    sec(
-        "BYD.285.AS",
-        "BYD Electronic (International) Co.",
-        Equity,
-        "China",
-        "Technology",
-        "HKSE",
-        "HKD",
-        25.0,
-        0.12,
-        0.45,
-        0.02,
-    ),
-    sec(
-        "SXR8.EU",
-        "iShares Core S&P 500 UCITS ETF",
-        Etf,
-        "Ireland",
-        "Diversified",
-        "XETRA",
-        "EUR",
-        400.0,
-        0.10,
-        0.17,
-        0.0,
-    ),
-    sec(
-        "VWCE.EU",
-        "Vanguard FTSE All-World UCITS ETF",
-        Etf,
-        "Ireland",
-        "Diversified",
-        "XETRA",
-        "EUR",
-        95.0,
-        0.09,
-        0.16,
-        0.0,
-    ),
+    sec("BYD.285.AS", "BYD Electronic (International) Co.", Equity, "China", "Technology", "HKSE", "HKD", 25.0, 0.12, 0.45, 0.02),
+    sec("SXR8.EU", "iShares Core S&P 500 UCITS ETF", Etf, "Ireland", "Diversified", "XETRA", "EUR", 400.0, 0.10, 0.17, 0.0),
+    sec("VWCE.EU", "Vanguard FTSE All-World UCITS ETF", Etf, "Ireland", "Diversified", "XETRA", "EUR", 95.0, 0.09, 0.16, 0.0),
 ];
 
 /// Removed ten days before the end: its data waits for GC.
@@ -600,20 +421,13 @@ pub fn fill(store: &Store, seed: u64, end: Instant, progress: &dyn Fn(&str)) -> 
             }
         }
         // The day's snapshot, at the day's closes and rates.
-        let invested: f64 = holdings
-            .iter()
-            .map(|(sym, h)| {
-                let s = UNIVERSE.iter().find(|s| s.symbol == *sym).expect("a demo security");
-                h.quantity.to_f64().unwrap_or(0.0) * prices[sym][i] / rate_on(s.currency, i).to_f64().unwrap_or(1.0)
-            })
-            .sum();
-        let cost_eur: f64 = holdings
-            .iter()
-            .map(|(sym, h)| {
-                let s = UNIVERSE.iter().find(|s| s.symbol == *sym).expect("a demo security");
-                h.cost.to_f64().unwrap_or(0.0) / rate_on(s.currency, i).to_f64().unwrap_or(1.0)
-            })
-            .sum();
+        let (mut invested, mut cost_eur) = (0.0, 0.0);
+        for (symbol, h) in &holdings {
+            let s = UNIVERSE.iter().find(|s| s.symbol == *symbol).expect("a demo security");
+            let rate = rate_on(s.currency, i).to_f64().unwrap_or(1.0);
+            invested += h.quantity.to_f64().unwrap_or(0.0) * prices[symbol][i] / rate;
+            cost_eur += h.cost.to_f64().unwrap_or(0.0) / rate;
+        }
         let cash_f = cash.to_f64().unwrap_or(0.0);
         snapshots.push(Snapshot {
             date: *day,

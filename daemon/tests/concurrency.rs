@@ -7,34 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{fresh_store, trade};
-use trader::store::portfolio::{Position, PositionRepository};
+use common::{fresh_store, position, trade};
+use trader::store::portfolio::PositionRepository;
 use trader::store::worker::AsyncDb;
 use trader::store::{DbName, Side};
 
 /// How long the load runs; the acceptance asks for 10 s (`TRADER_CONCURRENCY_SECS` shortens it locally).
 fn duration() -> Duration {
     Duration::from_secs(std::env::var("TRADER_CONCURRENCY_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(10))
-}
-
-fn position(symbol: &str, quantity: f64) -> Position {
-    Position {
-        symbol: symbol.into(),
-        isin: None,
-        quantity,
-        avg_price: 10.0,
-        current_price: Some(11.0),
-        currency: "EUR".into(),
-        currency_rate: 1.0,
-        market_value_eur: Some(quantity * 11.0),
-        cost_basis_eur: None,
-        unrealized_pnl: None,
-        unrealized_pnl_pct: None,
-        last_updated: None,
-        first_bought_at: None,
-        last_sold_at: None,
-        bucket_id: "core".into(),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

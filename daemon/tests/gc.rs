@@ -7,7 +7,7 @@ use common::{at, file_hash, fresh_store, trade};
 use trader::store::cache::{RecSource, RecStatus, Recommendation};
 use trader::store::gc::{self, GcDatabases};
 use trader::store::history::DailyBar;
-use trader::store::portfolio::{Metric, Position, Score};
+use trader::store::portfolio::{Metric, Score};
 use trader::store::universe::Security;
 use trader::store::{DbName, Instant, Side, Store};
 
@@ -43,26 +43,7 @@ fn seed(store: &Store, held: f64) {
             source: "calculated".into(),
         })
         .unwrap();
-    store
-        .positions()
-        .upsert(&Position {
-            symbol: SYMBOL.into(),
-            isin: None,
-            quantity: held,
-            avg_price: 30.0,
-            current_price: Some(35.0),
-            currency: "USD".into(),
-            currency_rate: 1.1,
-            market_value_eur: None,
-            cost_basis_eur: None,
-            unrealized_pnl: None,
-            unrealized_pnl_pct: None,
-            last_updated: None,
-            first_bought_at: None,
-            last_sold_at: None,
-            bucket_id: "core".into(),
-        })
-        .unwrap();
+    store.positions().upsert(&common::position(SYMBOL, held)).unwrap();
     store
         .recommendations()
         .upsert(

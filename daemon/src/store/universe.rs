@@ -298,58 +298,18 @@ impl<'c> SecurityRepository<'c> {
     }
 
     /// Inserts a security. A symbol that was removed but not purged is restored with the given fields and keeps
-    /// all its data; a symbol already in the universe is refused.
+    /// all its data (and its first `created_at`); a symbol already in the universe is refused.
     pub fn add(&self, security: &Security) -> Result<AddOutcome> {
         let symbol = normalize_symbol(&security.symbol);
         write_tx(self.conn, "adding a security", |tx| {
-            let existing: Option<(Option<Ts>, Ts)> = tx
-                .query_row("SELECT removed_at, created_at FROM securities WHERE symbol = ?1", [&symbol], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
-                .ctx(tx, "adding a security")?;
-            let mut created_at = security.created_at;
-            let outcome = match existing {
-                Some((None, _)) => {
+            let outcome = match SecurityRepository::new(tx).get(&symbol)? {
+                Some(existing) if existing.in_universe() => {
                     return Err(StoreError::invalid(format!("security {symbol}"), "already in the universe"));
                 }
-                Some((Some(_), first_created)) => {
-                    created_at = first_created.0;
-                    tx.execute("DELETE FROM securities WHERE symbol = ?1", [&symbol])
-                        .ctx(tx, "restoring a security")?;
-                    AddOutcome::Restored
-                }
+                Some(_) => AddOutcome::Restored,
                 None => AddOutcome::Inserted,
             };
-            let s = security;
-            tx.execute(
-                &format!(
-                    "INSERT INTO securities ({SECURITY_COLUMNS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, NULL, ?18, ?19)"
-                ),
-                params![
-                    symbol,
-                    s.yahoo_symbol,
-                    s.isin,
-                    s.name,
-                    s.product_type,
-                    s.industry,
-                    s.country,
-                    s.full_exchange_name,
-                    s.priority_multiplier,
-                    s.min_lot,
-                    s.allow_buy,
-                    s.allow_sell,
-                    s.currency,
-                    s.last_synced.map(Ts),
-                    s.min_portfolio_target,
-                    s.max_portfolio_target,
-                    s.bucket_id,
-                    Ts(created_at),
-                    Ts(s.updated_at),
-                ],
-            )
-            .ctx(tx, "adding a security")?;
+            save(tx, &Security { symbol, removed_at: None, ..security.clone() })?;
             Ok(outcome)
         })
     }
@@ -383,33 +343,8 @@ impl<'c> SecurityRepository<'c> {
                 max_portfolio_target,
                 bucket_id
             );
-            tx.execute(
-                "UPDATE securities SET yahoo_symbol = ?2, isin = ?3, name = ?4, product_type = ?5, industry = ?6, \
-                 country = ?7, fullExchangeName = ?8, priority_multiplier = ?9, min_lot = ?10, allow_buy = ?11, \
-                 allow_sell = ?12, currency = ?13, last_synced = ?14, min_portfolio_target = ?15, \
-                 max_portfolio_target = ?16, bucket_id = ?17, updated_at = ?18 WHERE symbol = ?1",
-                params![
-                    symbol,
-                    s.yahoo_symbol,
-                    s.isin,
-                    s.name,
-                    s.product_type,
-                    s.industry,
-                    s.country,
-                    s.full_exchange_name,
-                    s.priority_multiplier,
-                    s.min_lot,
-                    s.allow_buy,
-                    s.allow_sell,
-                    s.currency,
-                    s.last_synced.map(Ts),
-                    s.min_portfolio_target,
-                    s.max_portfolio_target,
-                    s.bucket_id,
-                    Ts(at),
-                ],
-            )
-            .ctx(tx, "updating a security")?;
+            s.updated_at = at;
+            save(tx, &s)?;
             Ok(true)
         })
     }
@@ -514,6 +449,48 @@ impl<'c> SecurityRepository<'c> {
             .ctx(self.conn, "reading gc_log")?;
         rows.collect::<rusqlite::Result<Vec<_>>>().ctx(self.conn, "reading gc_log")
     }
+}
+
+/// Writes every column of a security: a new row, or an existing one (whose first `created_at` is kept).
+fn save(conn: &Connection, s: &Security) -> Result<()> {
+    conn.execute(
+        &format!(
+            "INSERT INTO securities ({SECURITY_COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
+             ON CONFLICT(symbol) DO UPDATE SET yahoo_symbol = excluded.yahoo_symbol, isin = excluded.isin, \
+             name = excluded.name, product_type = excluded.product_type, industry = excluded.industry, \
+             country = excluded.country, fullExchangeName = excluded.fullExchangeName, \
+             priority_multiplier = excluded.priority_multiplier, min_lot = excluded.min_lot, \
+             allow_buy = excluded.allow_buy, allow_sell = excluded.allow_sell, currency = excluded.currency, \
+             last_synced = excluded.last_synced, min_portfolio_target = excluded.min_portfolio_target, \
+             max_portfolio_target = excluded.max_portfolio_target, bucket_id = excluded.bucket_id, \
+             removed_at = excluded.removed_at, updated_at = excluded.updated_at"
+        ),
+        params![
+            s.symbol,
+            s.yahoo_symbol,
+            s.isin,
+            s.name,
+            s.product_type,
+            s.industry,
+            s.country,
+            s.full_exchange_name,
+            s.priority_multiplier,
+            s.min_lot,
+            s.allow_buy,
+            s.allow_sell,
+            s.currency,
+            s.last_synced.map(Ts),
+            s.min_portfolio_target,
+            s.max_portfolio_target,
+            s.bucket_id,
+            s.removed_at.map(Ts),
+            Ts(s.created_at),
+            Ts(s.updated_at),
+        ],
+    )
+    .ctx(conn, "writing a security")?;
+    Ok(())
 }
 
 fn insert_gc_log(conn: &Connection, e: &GcLogEntry) -> Result<i64> {

@@ -6,6 +6,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 use rust_decimal::Decimal;
 use trader::store::ledger::{Mode, Trade};
+use trader::store::portfolio::Position;
 use trader::store::values::parse_instant;
 use trader::store::{Instant, OpenMode, Side, Store};
 
@@ -60,4 +61,25 @@ pub fn trade(
 /// SHA-256 of a file's bytes, hex.
 pub fn file_hash(path: &Path) -> String {
     trader::store::backup::sha256_file(path).unwrap()
+}
+
+/// A position as the broker reports it.
+pub fn position(symbol: &str, quantity: f64) -> Position {
+    Position {
+        symbol: symbol.into(),
+        isin: None,
+        quantity,
+        avg_price: 30.0,
+        current_price: Some(35.0),
+        currency: "USD".into(),
+        currency_rate: 1.1,
+        market_value_eur: None,
+        cost_basis_eur: None,
+        unrealized_pnl: None,
+        unrealized_pnl_pct: None,
+        last_updated: None,
+        first_bought_at: None,
+        last_sold_at: None,
+        bucket_id: "core".into(),
+    }
 }
