@@ -6,7 +6,7 @@ use common::{at, file_hash, fresh_store, outside, trade};
 use rusqlite::{Connection, params};
 use rust_decimal::Decimal;
 use trader::store::ledger::{IntentOutcome, Mode, OrderEventKind, OrderIntent, OrderSource, OrderType};
-use trader::store::open::{Create, DbSpec, STANDARD_PROFILE, open_writer};
+use trader::store::open::{Create, DEFAULT_PAGE_SIZE, DbSpec, STANDARD_PROFILE, open_writer};
 use trader::store::{DbName, Layout, OpenMode, Side, Store, StoreError, health, maintenance};
 
 fn reopen(store: Store) -> Store {
@@ -64,6 +64,8 @@ fn new_file_gets_profile_auto_vacuum() {
     for name in DbName::ALL {
         let actual: i64 = store.conn(name).query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
         assert_eq!(actual, name.spec().profile.auto_vacuum, "{name}");
+        let page_size: i64 = store.conn(name).query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        assert_eq!(page_size, if name == DbName::History { 16384 } else { 4096 }, "{name}");
     }
 }
 
@@ -87,6 +89,7 @@ static BROKEN_SPEC: DbSpec = DbSpec {
     name: "broken",
     application_id: 0x4154_52ff,
     profile: STANDARD_PROFILE,
+    page_size: DEFAULT_PAGE_SIZE,
     migrations: &[
         rusqlite_migration::M::up("PRAGMA application_id = 1096045311; CREATE TABLE kept (x INTEGER) STRICT;"),
         rusqlite_migration::M::up("CREATE TABLE half (x INTEGER) STRICT; INSERT INTO nowhere VALUES (1);"),

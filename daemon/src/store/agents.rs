@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use rusqlite_migration::M;
 
-use super::open::{DbSpec, STANDARD_PROFILE};
+use super::open::{DEFAULT_PAGE_SIZE, DbSpec, STANDARD_PROFILE};
 use super::values::{Instant, Ts};
 use super::{Result, SqlContext, StoreError, collect_rows, write_tx};
 
@@ -103,6 +103,7 @@ pub static SPEC: DbSpec = DbSpec {
     name: "agents",
     application_id: 0x4154_5206,
     profile: STANDARD_PROFILE,
+    page_size: DEFAULT_PAGE_SIZE,
     migrations: &[M::up(MIGRATION_1)],
     tables: &["agent_configs", "best_result", "config_history", "evaluations", "sequences"],
 };

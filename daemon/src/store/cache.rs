@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use rusqlite_migration::M;
 
-use super::open::{CACHE_PROFILE, DbSpec};
+use super::open::{CACHE_PROFILE, DEFAULT_PAGE_SIZE, DbSpec};
 use super::values::{Instant, Side, Ts, normalize_symbol, text_enum};
 use super::{Result, SqlContext, StoreError, collect_rows, write_tx};
 
@@ -59,6 +59,7 @@ pub static SPEC: DbSpec = DbSpec {
     name: "cache",
     application_id: 0x4154_5208,
     profile: CACHE_PROFILE,
+    page_size: DEFAULT_PAGE_SIZE,
     migrations: &[M::up(MIGRATION_1)],
     tables: &["cache_data", "recommendations"],
 };

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::M;
 use rust_decimal::Decimal;
 
-use super::open::{DbSpec, STANDARD_PROFILE};
+use super::open::{DEFAULT_PAGE_SIZE, DbSpec, STANDARD_PROFILE};
 use super::values::{Instant, Ts, text_enum};
 use super::{Result, SqlContext, StoreError};
 
@@ -47,6 +47,7 @@ pub static SPEC: DbSpec = DbSpec {
     name: "config",
     application_id: 0x4154_5202,
     profile: STANDARD_PROFILE,
+    page_size: DEFAULT_PAGE_SIZE,
     migrations: &[M::up(MIGRATION_1)],
     tables: &["allocation_targets", "settings"],
 };

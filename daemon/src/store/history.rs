@@ -8,6 +8,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::M;
 
 use super::open::{DbSpec, STANDARD_PROFILE};
+
+/// 16 KiB pages: fewer B-tree splits while years of prices are inserted, fewer reads per symbol range.
+const HISTORY_PAGE_SIZE: i64 = 16384;
 use super::values::{Day, Instant, normalize_symbol};
 use super::{Result, SqlContext, StoreError, collect_rows, write_tx};
 
@@ -73,6 +76,7 @@ pub static SPEC: DbSpec = DbSpec {
     name: "history",
     application_id: 0x4154_5207,
     profile: STANDARD_PROFILE,
+    page_size: HISTORY_PAGE_SIZE,
     migrations: &[M::up(MIGRATION_1)],
     tables: &["daily_prices", "exchange_rates", "monthly_prices"],
 };

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use rusqlite_migration::M;
 use rust_decimal::Decimal;
 
-use super::open::{DbSpec, LEDGER_PROFILE};
+use super::open::{DEFAULT_PAGE_SIZE, DbSpec, LEDGER_PROFILE};
 use super::values::{Day, Dec, Instant, Side, Ts, normalize_symbol, text_enum};
 use super::{Inserted, Result, SqlContext, StoreError, Stored, collect_rows, write_tx};
 
@@ -136,6 +136,7 @@ pub static SPEC: DbSpec = DbSpec {
     name: "ledger",
     application_id: 0x4154_5203,
     profile: LEDGER_PROFILE,
+    page_size: DEFAULT_PAGE_SIZE,
     migrations: &[M::up(MIGRATION_1)],
     tables: &["cash_flows", "dividend_history", "order_events", "orders", "trades"],
 };

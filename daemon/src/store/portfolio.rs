@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::ledger::{Modes, TradeRepository};
-use super::open::{DbSpec, STANDARD_PROFILE};
+use super::open::{DEFAULT_PAGE_SIZE, DbSpec, STANDARD_PROFILE};
 use super::values::{Day, Instant, Side, Ts, normalize_symbol};
 use super::{Result, SqlContext, collect_rows, write_tx};
 
@@ -120,6 +120,7 @@ pub static SPEC: DbSpec = DbSpec {
     name: "portfolio",
     application_id: 0x4154_5204,
     profile: STANDARD_PROFILE,
+    page_size: DEFAULT_PAGE_SIZE,
     migrations: &[M::up(MIGRATION_1)],
     tables: &["calculated_metrics", "portfolio_snapshots", "positions", "scores"],
 };

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use rusqlite_migration::M;
 use rust_decimal::Decimal;
 
-use super::open::{DbSpec, STANDARD_PROFILE};
+use super::open::{DEFAULT_PAGE_SIZE, DbSpec, STANDARD_PROFILE};
 use super::values::{Dec, Instant, Ts, text_enum};
 use super::{Result, SqlContext, StoreError, Stored, collect_rows, write_tx};
 
@@ -101,6 +101,7 @@ pub static SPEC: DbSpec = DbSpec {
     name: "satellites",
     application_id: 0x4154_5205,
     profile: STANDARD_PROFILE,
+    page_size: DEFAULT_PAGE_SIZE,
     migrations: &[M::up(MIGRATION_1)],
     tables: &["allocation_settings", "bucket_balances", "bucket_transactions", "buckets", "satellite_settings"],
 };

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use rusqlite_migration::M;
 
-use super::open::{DbSpec, STANDARD_PROFILE};
+use super::open::{DEFAULT_PAGE_SIZE, DbSpec, STANDARD_PROFILE};
 use super::values::{Instant, Ts, normalize_symbol, text_enum};
 use super::{Result, SqlContext, StoreError, write_tx};
 
@@ -73,6 +73,7 @@ pub static SPEC: DbSpec = DbSpec {
     name: "universe",
     application_id: 0x4154_5201,
     profile: STANDARD_PROFILE,
+    page_size: DEFAULT_PAGE_SIZE,
     migrations: &[M::up(MIGRATION_1)],
     tables: &["country_groups", "gc_log", "industry_groups", "securities"],
 };
