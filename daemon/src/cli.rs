@@ -72,6 +72,10 @@ pub enum Command {
     /// Purge the data of securities removed more than gc_grace_days (default 30) ago. The ledger is never touched;
     /// a held security is never purged.
     Gc(GcArgs),
+    /// Migrate the legacy 15+ file layout of the data directory into the eight databases. `--verify-only`
+    /// checks and predicts, `--dry-run` migrates into a throw-away staging directory and verifies it; both leave
+    /// the data directory byte-identical.
+    Migrate(MigrateArgs),
     /// Add, remove and list securities of the universe.
     #[command(subcommand)]
     Security(SecurityCommand),
@@ -148,6 +152,25 @@ pub struct GcArgs {
     /// Instead, delete rows whose symbol has no security at all (orphans), from history, portfolio and cache.
     #[arg(long)]
     pub orphans: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Read and check the legacy files, predict the result, write nothing in the data directory.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub verify_only: bool,
+    /// Migrate into a staging directory, verify it completely, then discard it.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Accept columns the migrator does not know even when they hold data (their values stay in the archive).
+    #[arg(long)]
+    pub accept_unknown_columns: bool,
+    /// Where copies and staging go (default: a new directory beside the data directory, removed at the end).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Where report.json, summary.txt and migration.log go (default: <parent of data>/migration-reports/…).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -246,6 +269,7 @@ pub fn run(cli: &Cli, clock: &dyn Clock) -> Outcome {
         },
         Command::Restore(args) => restore(cli, data, args, clock),
         Command::Gc(args) => gc_cmd(cli, data, args, clock),
+        Command::Migrate(args) => migrate(cli, data, args, clock),
         Command::Security(cmd) => security(cli, data, cmd, clock),
         Command::Db(DbCommand::Maintain) => {
             let _lock = DataDir::new(data).lock()?;
@@ -529,4 +553,38 @@ fn security(cli: &Cli, data: &Path, cmd: &SecurityCommand, clock: &dyn Clock) ->
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn migrate(cli: &Cli, data: &Path, args: &MigrateArgs, clock: &dyn Clock) -> Outcome {
+    use crate::legacy::run::{self, Mode};
+    let mode = match (args.verify_only, args.dry_run) {
+        (true, _) => Mode::VerifyOnly,
+        (_, true) => Mode::DryRun,
+        _ => {
+            return Err(Failure(
+                "the real migration (backup, switch-over, rollback) is not built yet; use --verify-only or --dry-run, \
+                 which leave the data directory byte-identical"
+                    .into(),
+            ));
+        }
+    };
+    let data = std::path::absolute(data).map_err(|e| Failure(format!("{}: {e}", data.display())))?;
+    let now = clock.now();
+    let t0 = format_instant(now);
+    let options =
+        crate::legacy::mapping::Options { t0: t0.clone(), accept_unknown_columns: args.accept_unknown_columns };
+    // verify-only and dry-run lock the directory only if the lock file exists, and never create it.
+    let lock_file = data.join(".lock");
+    let _lock = if lock_file.exists() { Some(DataDir::new(&data).lock()?) } else { None };
+    let work = args.work_dir.clone().unwrap_or_else(|| crate::legacy::default_work_dir(&data, &t0));
+    let mut report = run::run(&data, mode, &options, &work, now)?;
+    let stamp = backup::dir_stamp(now);
+    let report_dir = args.report_dir.clone().unwrap_or_else(|| {
+        let kind = if mode == Mode::VerifyOnly { "verify-only" } else { "dry-run" };
+        data.parent().unwrap_or(Path::new("/")).join("migration-reports").join(format!("{kind}_{stamp}"))
+    });
+    report.report_dir = Some(report_dir.clone());
+    crate::legacy::run::write_report(&report, &report_dir)?;
+    print(cli.json, &report, || report.summary());
+    Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -75,7 +75,8 @@ fn unix(value: f64, v: &Value, c: &mut Counters) -> Converted<String> {
     if seconds.fract() != 0.0 {
         c.bump("subseconds_truncated");
     }
-    let at = DateTime::from_timestamp(seconds.trunc() as i64, 0).ok_or_else(|| Rejection::new("TIMESTAMP", describe(v)))?;
+    let at =
+        DateTime::from_timestamp(seconds.trunc() as i64, 0).ok_or_else(|| Rejection::new("TIMESTAMP", describe(v)))?;
     c.bump("unix_time_converted");
     Ok(format_instant(at))
 }

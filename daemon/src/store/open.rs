@@ -303,6 +303,14 @@ fn run_migrations(conn: &mut Connection, path: &Path, spec: &DbSpec, from: u32) 
     Ok(())
 }
 
+/// Creates a database's schema on any connection (an in-memory one validates rows against the real constraints
+/// without touching a file): every migration, no profile.
+pub fn apply_schema(conn: &mut Connection, spec: &DbSpec) -> Result<(), StoreError> {
+    let path = Path::new(":memory:");
+    run_migrations(conn, path, spec, 0)?;
+    set_pragma(conn, path, "foreign_keys", 1)
+}
+
 /// Opens an extra read connection (storage.md §2): same checks, `query_only = ON`.
 pub fn open_reader(dir: &Path, spec: &DbSpec) -> Result<Connection, StoreError> {
     let path = spec.path_in(dir);

@@ -1,0 +1,200 @@
+//! Verification of a migration by content (legacy-layout.md §9.8): order-independent digests of every row,
+//! exact decimal sums, and an accounting identity for every source table.
+
+use std::collections::BTreeMap;
+
+use rusqlite::types::Value;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::mapping::{DESTINATIONS, Dest, NotMigrated};
+use crate::store::values::parse_canonical_decimal;
+
+/// Encodes a row as §9.8 says: NULL `N`; INTEGER `I<digits>;`; REAL `R<16 hex of the bits>`; TEXT `T<len>:<bytes>`.
+pub fn encode_row(row: &[Value]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for v in row {
+        match v {
+            Value::Null => out.push(b'N'),
+            Value::Integer(i) => out.extend(format!("I{i};").bytes()),
+            Value::Real(r) => out.extend(format!("R{:016x}", r.to_bits()).bytes()),
+            Value::Text(t) => {
+                out.extend(format!("T{}:", t.len()).bytes());
+                out.extend(t.as_bytes());
+            }
+            Value::Blob(b) => {
+                out.extend(format!("B{}:", b.len()).bytes());
+                out.extend(b);
+            }
+        }
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn row_hash(table: &str, row: &[Value]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(table.as_bytes());
+    h.update([0u8]);
+    h.update(encode_row(row));
+    h.finalize().into()
+}
+
+/// SHA-256 of the sorted row hashes: independent of order, sensitive to multiplicity.
+pub fn digest(table: &str, rows: &[Vec<Value>]) -> String {
+    let mut hashes: Vec<[u8; 32]> = rows.iter().map(|r| row_hash(table, r)).collect();
+    hashes.sort();
+    let mut h = Sha256::new();
+    for hash in hashes {
+        h.update(hash);
+    }
+    hex(&h.finalize())
+}
+
+/// Decimal columns of the destinations (storage.md §5.2): summed exactly on both sides.
+pub fn decimal_columns(dest: &Dest) -> &'static [&'static str] {
+    match dest.table {
+        "trades" => &["quantity", "price", "currency_rate", "value_eur", "commission"],
+        "cash_flows" => &["amount", "amount_eur", "currency_rate"],
+        "dividend_history" => &["amount", "amount_eur", "currency_rate", "reinvested_quantity", "pending_bonus"],
+        "bucket_balances" => &["balance"],
+        "bucket_transactions" => &["amount"],
+        _ => &[],
+    }
+}
+
+/// The exact sum of a decimal column; `Err` names a value that is not canonical.
+pub fn decimal_sum(dest: &Dest, column: &str, rows: &[Vec<Value>]) -> Result<Decimal, String> {
+    let i = dest.columns.iter().position(|c| *c == column).expect("a decimal column of the destination");
+    let mut sum = Decimal::ZERO;
+    for row in rows {
+        if let Value::Text(t) = &row[i] {
+            sum += parse_canonical_decimal(t).map_err(|e| format!("{}.{column}: {e}", dest.table))?;
+        }
+    }
+    Ok(sum)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DecimalSum {
+    pub column: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+/// The comparison of one destination table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableCheck {
+    pub db: String,
+    pub table: String,
+    pub expected_rows: usize,
+    pub actual_rows: usize,
+    pub expected_digest: String,
+    pub actual_digest: String,
+    pub decimal_sums: Vec<DecimalSum>,
+    /// Up to 100 rows (encoded) present only on one side.
+    pub only_expected: Vec<String>,
+    pub only_actual: Vec<String>,
+    pub ok: bool,
+}
+
+fn show(row: &[Value]) -> String {
+    row.iter()
+        .map(|v| match v {
+            Value::Null => "NULL".into(),
+            Value::Integer(i) => i.to_string(),
+            Value::Real(r) => format!("{r}"),
+            Value::Text(t) => t.clone(),
+            Value::Blob(b) => format!("<{} bytes>", b.len()),
+        })
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// Compares expected and actual rows of one destination.
+pub fn compare(dest: &Dest, expected: &[Vec<Value>], actual: &[Vec<Value>]) -> TableCheck {
+    let (e, a) = (digest(dest.table, expected), digest(dest.table, actual));
+    let mut sums = Vec::new();
+    let mut sums_ok = true;
+    for column in decimal_columns(dest) {
+        let (x, y) = (decimal_sum(dest, column, expected), decimal_sum(dest, column, actual));
+        let render =
+            |s: &Result<Decimal, String>| s.as_ref().map(|d| d.normalize().to_string()).unwrap_or_else(|e| e.clone());
+        sums_ok &= x.is_ok() && x == y;
+        sums.push(DecimalSum { column: column.to_string(), expected: render(&x), actual: render(&y) });
+    }
+    let (mut only_e, mut only_a) = (Vec::new(), Vec::new());
+    if e != a {
+        let count = |rows: &[Vec<Value>]| {
+            let mut m: BTreeMap<Vec<u8>, (usize, String)> = BTreeMap::new();
+            for r in rows {
+                m.entry(encode_row(r)).or_insert((0, show(r))).0 += 1;
+            }
+            m
+        };
+        let (ce, ca) = (count(expected), count(actual));
+        only_e = ce
+            .iter()
+            .filter(|(k, (n, _))| ca.get(*k).map(|x| x.0) != Some(*n))
+            .map(|(_, (_, s))| s.clone())
+            .take(100)
+            .collect();
+        only_a = ca
+            .iter()
+            .filter(|(k, (n, _))| ce.get(*k).map(|x| x.0) != Some(*n))
+            .map(|(_, (_, s))| s.clone())
+            .take(100)
+            .collect();
+    }
+    TableCheck {
+        db: dest.db.to_string(),
+        table: dest.table.to_owned(),
+        expected_rows: expected.len(),
+        actual_rows: actual.len(),
+        ok: e == a && expected.len() == actual.len() && sums_ok,
+        expected_digest: e,
+        actual_digest: a,
+        decimal_sums: sums,
+        only_expected: only_e,
+        only_actual: only_a,
+    }
+}
+
+/// One source table's accounting: rows read = migrated + every code of the rows that were not.
+#[derive(Debug, Clone, Serialize)]
+pub struct Accounting {
+    pub source: String,
+    pub read: usize,
+    pub migrated: usize,
+    pub not_migrated: BTreeMap<String, usize>,
+    pub balanced: bool,
+}
+
+/// Builds the accounting of every source table from what was read, what arrived, and what did not.
+pub fn accounting(
+    read: &BTreeMap<String, usize>,
+    migrated: &BTreeMap<String, usize>,
+    not_migrated: &[NotMigrated],
+) -> Vec<Accounting> {
+    read.iter()
+        .map(|(source, n)| {
+            let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+            for d in not_migrated.iter().filter(|d| format!("{}:{}", d.file, d.table) == *source) {
+                *codes.entry(d.code.clone()).or_insert(0) += 1;
+            }
+            let arrived = migrated.get(source).copied().unwrap_or(0);
+            let balanced = *n == arrived + codes.values().sum::<usize>();
+            Accounting { source: source.clone(), read: *n, migrated: arrived, not_migrated: codes, balanced }
+        })
+        .collect()
+}
+
+/// All destinations, for callers that walk them.
+pub fn destinations() -> &'static [Dest] {
+    &DESTINATIONS
+}
