@@ -1919,10 +1919,7 @@ fn cache(m: &mut Mapper<'_>) {
             all.extend(m.convert(&RECOMMENDATIONS, &table, &["uuid"], &|r, c| {
                 let legacy_status = blank(r.get("status"));
                 let status = match legacy_status.as_deref() {
-                    Some("pending") | None => {
-                        c.bump("pending_expired");
-                        "expired"
-                    }
+                    Some("pending") | None => "expired",
                     Some("rejected") => "dismissed",
                     Some("executed") => "executed",
                     Some("dismissed") => "dismissed",
@@ -1934,6 +1931,13 @@ fn cache(m: &mut Mapper<'_>) {
                     None => real(r.get("amount"))?,
                 };
                 let country = blank(r.get("country")).or_else(|| blank(r.get("geography")));
+                let created_at = ts_required(r.get("created_at"), c)?;
+                let updated_at = ts_required(r.get("updated_at"), c)?;
+                let executed_at = ts_opt(r.get("executed_at"), c)?;
+                let dismissed_at = ts_opt(r.get("dismissed_at"), c)?;
+                if !matches!(legacy_status.as_deref(), Some("rejected" | "executed" | "dismissed" | "expired")) {
+                    c.bump("pending_expired");
+                }
                 Ok(vec![
                     as_text(r.get("uuid")),
                     text(sym(r.get("symbol"))),
@@ -1957,10 +1961,10 @@ fn cache(m: &mut Mapper<'_>) {
                     Value::Null,
                     Value::Null,
                     Value::Text(convert::txt(r.get("portfolio_hash"))?.unwrap_or_default()),
-                    ts_required(r.get("created_at"), c)?,
-                    ts_required(r.get("updated_at"), c)?,
-                    ts_opt(r.get("executed_at"), c)?,
-                    ts_opt(r.get("dismissed_at"), c)?,
+                    created_at,
+                    updated_at,
+                    executed_at,
+                    dismissed_at,
                 ])
             }));
         }

@@ -1,0 +1,188 @@
+//! The real legacy sample (../shared/fixtures/legacy-sample) migrates with exactly the numbers of
+//! legacy-layout.md §8, checked against an independent recomputation from the legacy files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use rusqlite::Connection;
+use rust_decimal::Decimal;
+use system_tests::{describe, file_hashes, trader};
+
+fn sample() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/legacy-sample");
+    if path.is_dir() {
+        Some(path)
+    } else {
+        eprintln!("NOTICE: {} is absent; skipping the legacy sample test", path.display());
+        None
+    }
+}
+
+/// Copies the sample (read-only in ../shared) into a writable temp dir.
+fn copy_sample(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_sample(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+            let mut perms = std::fs::metadata(&target).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perms.set_readonly(false);
+            std::fs::set_permissions(&target, perms).unwrap();
+        }
+    }
+}
+
+/// Counts and REAL sums read straight from a legacy file, with no code of the migrator.
+fn legacy(dir: &Path, file: &str) -> Connection {
+    Connection::open(dir.join(file)).unwrap()
+}
+
+fn count(conn: &Connection, sql: &str) -> usize {
+    conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap() as usize
+}
+
+/// Σ of a REAL column as exact decimals of each value's shortest round-trip text.
+fn exact_sum(conn: &Connection, sql: &str) -> Decimal {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let values: Vec<f64> = stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+    values.iter().map(|v| Decimal::from_str(&format!("{v}")).unwrap()).sum()
+}
+
+#[test]
+fn the_legacy_sample_migrates_with_the_documented_numbers() {
+    let Some(sample) = sample() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    copy_sample(&sample, &data);
+    let before = file_hashes(&data);
+    let reports = tmp.path().join("reports");
+    let out = trader(&[
+        "migrate",
+        "--dry-run",
+        "--json",
+        "--data",
+        data.to_str().unwrap(),
+        "--report-dir",
+        reports.to_str().unwrap(),
+        "--now",
+        "2026-01-10T00:00:00Z",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(file_hashes(&data), before, "the dry run changed the legacy files");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["byte_identical"], true);
+    assert!(reports.join("report.json").is_file() && reports.join("summary.txt").is_file());
+
+    let rows: BTreeMap<String, u64> = report["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["ok"], true, "{}", d["table"]);
+            assert_eq!(d["expected_digest"], d["actual_digest"], "{}", d["table"]);
+            (d["table"].as_str().unwrap().to_owned(), d["actual_rows"].as_u64().unwrap())
+        })
+        .collect();
+    let expected: [(&str, u64); 26] = [
+        ("securities", 67),
+        ("country_groups", 0),
+        ("industry_groups", 0),
+        ("settings", 37),
+        ("allocation_targets", 49),
+        ("trades", 184),
+        ("cash_flows", 3449),
+        ("dividend_history", 1),
+        ("positions", 10),
+        ("scores", 33),
+        ("calculated_metrics", 746),
+        ("portfolio_snapshots", 6),
+        ("buckets", 1),
+        ("satellite_settings", 0),
+        ("bucket_balances", 1),
+        ("bucket_transactions", 0),
+        ("allocation_settings", 8),
+        ("agent_configs", 0),
+        ("config_history", 0),
+        ("sequences", 0),
+        ("evaluations", 0),
+        ("best_result", 0),
+        ("daily_prices", 8324),
+        ("monthly_prices", 3815),
+        ("exchange_rates", 0),
+        ("recommendations", 9),
+    ];
+    for (table, n) in expected {
+        assert_eq!(rows[table], n, "{table}");
+    }
+
+    // Independent recomputation from the legacy files themselves.
+    let l = legacy(&data, "ledger.db");
+    assert_eq!(rows["trades"] as usize, count(&l, "SELECT count(*) FROM trades"));
+    assert_eq!(rows["cash_flows"] as usize, count(&l, "SELECT count(*) FROM cash_flows"));
+    let c = legacy(&data, "config.db");
+    assert_eq!(rows["securities"] as usize, count(&c, "SELECT count(*) FROM securities"));
+    assert_eq!(rows["settings"] as usize, count(&c, "SELECT count(*) FROM settings"));
+    let history_daily: usize = std::fs::read_dir(data.join("history"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let conn = Connection::open(e.path()).unwrap();
+            conn.query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'daily_prices'", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+                .eq(&1)
+                .then(|| count(&conn, "SELECT count(*) FROM daily_prices"))
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(rows["daily_prices"] as usize, history_daily);
+
+    let sums = |table: &str| -> BTreeMap<String, String> {
+        let d = report["destinations"].as_array().unwrap().iter().find(|d| d["table"] == table).unwrap();
+        d["decimal_sums"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["column"].as_str().unwrap().to_owned(), s["actual"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let trades = sums("trades");
+    assert_eq!(trades["quantity"], "3745");
+    assert_eq!(trades["price"], "13092.5738");
+    assert_eq!(Decimal::from_str(&trades["price"]).unwrap(), exact_sum(&l, "SELECT price FROM trades"));
+    let flows = sums("cash_flows");
+    assert_eq!(flows["amount"], "367748.8954035948966948948");
+    assert_eq!(flows["amount_eur"], "331753.2341448000999999998");
+    // The signed sum equals the inflows minus the outflows of the legacy magnitudes.
+    let outflow_types = "('withdrawal','transfer_out','tax','trading_fee','withdrawal_fee','structured_product_fee','fee','commission','structured_product_purchase')";
+    let inflows = exact_sum(
+        &l,
+        &format!("SELECT amount FROM cash_flows WHERE lower(coalesce(transaction_type,'')) NOT IN {outflow_types}"),
+    );
+    let outflows =
+        exact_sum(&l, &format!("SELECT amount FROM cash_flows WHERE lower(transaction_type) IN {outflow_types}"));
+    assert_eq!(Decimal::from_str(&flows["amount"]).unwrap(), inflows - outflows);
+
+    let mut drops: BTreeMap<String, usize> = BTreeMap::new();
+    for d in report["not_migrated"].as_array().unwrap() {
+        *drops.entry(d["code"].as_str().unwrap().to_owned()).or_insert(0) += 1;
+    }
+    let expected_drops: BTreeMap<String, usize> =
+        [("EPHEMERAL_CACHE", 177), ("SCHEMA_VERSION", 70), ("REJECTED_TIMESTAMP", 1), ("SUPERSEDED", 1)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+    assert_eq!(drops, expected_drops);
+    let rejected =
+        report["not_migrated"].as_array().unwrap().iter().find(|d| d["code"] == "REJECTED_TIMESTAMP").unwrap();
+    assert_eq!((rejected["file"].as_str(), rejected["key"].as_str()), (Some("recommendations.db"), Some("u1")));
+    assert!(report["accounting"].as_array().unwrap().iter().all(|a| a["balanced"] == true));
+    let empty = report["history_files"].as_array().unwrap().iter().filter(|h| h["status"] == "EMPTY_FILE").count();
+    assert_eq!(empty, 6);
+    assert!(report["history_files"].as_array().unwrap().iter().all(|h| h["resolution"] == "symbol"));
+    assert_eq!(report["conversions"]["pending_expired"], 7);
+    assert!(report["blocking"].as_array().unwrap().is_empty(), "{}", report["blocking"]);
+}
