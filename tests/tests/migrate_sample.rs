@@ -131,11 +131,8 @@ fn the_legacy_sample_migrates_with_the_documented_numbers() {
         .flatten()
         .map(|e| {
             let conn = Connection::open(e.path()).unwrap();
-            conn.query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'daily_prices'", [], |r| r.get::<_, i64>(0))
-                .unwrap()
-                .eq(&1)
-                .then(|| count(&conn, "SELECT count(*) FROM daily_prices"))
-                .unwrap_or(0)
+            let tables = count(&conn, "SELECT count(*) FROM sqlite_schema WHERE name = 'daily_prices'");
+            if tables == 1 { count(&conn, "SELECT count(*) FROM daily_prices") } else { 0 }
         })
         .sum();
     assert_eq!(rows["daily_prices"] as usize, history_daily);
@@ -185,4 +182,103 @@ fn the_legacy_sample_migrates_with_the_documented_numbers() {
     assert!(report["history_files"].as_array().unwrap().iter().all(|h| h["resolution"] == "symbol"));
     assert_eq!(report["conversions"]["pending_expired"], 7);
     assert!(report["blocking"].as_array().unwrap().is_empty(), "{}", report["blocking"]);
+}
+
+/// Runs `trader migrate <mode>` on a damaged copy of the sample and checks the refusal: exit 1, the problem named,
+/// the data directory byte-identical, the work directory gone.
+fn refused(damage: impl Fn(&Path), mode: &str, extra: &[&str], expect: &[&str]) -> serde_json::Value {
+    let sample = sample().expect("checked by the caller");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    copy_sample(&sample, &data);
+    damage(&data);
+    let before = file_hashes(&data);
+    let work = tmp.path().join("work");
+    let mut args =
+        vec!["migrate", mode, "--json", "--data", data.to_str().unwrap(), "--work-dir", work.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let reports = tmp.path().join("reports");
+    args.extend(["--report-dir", reports.to_str().unwrap()]);
+    let out = trader(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    for needle in expect {
+        assert!(text.contains(needle), "`{needle}` not in the report:\n{text}");
+    }
+    assert_eq!(file_hashes(&data), before, "a refused run changed the data directory");
+    assert!(!work.exists(), "the work directory was left behind");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn a_corrupt_legacy_file_is_blocking_and_named() {
+    if sample().is_none() {
+        return;
+    }
+    let report = refused(
+        |d| std::fs::write(d.join("state.db"), b"garbage, not SQLite").unwrap(),
+        "--verify-only",
+        &[],
+        &["CORRUPT_FILE", "state.db"],
+    );
+    assert_eq!(report["outcome"], "failed");
+}
+
+#[test]
+fn a_missing_mandatory_file_is_blocking() {
+    if sample().is_none() {
+        return;
+    }
+    refused(
+        |d| std::fs::remove_file(d.join("ledger.db")).unwrap(),
+        "--dry-run",
+        &[],
+        &["MISSING_MANDATORY_FILE", "ledger.db"],
+    );
+}
+
+#[test]
+fn an_unrecognised_shape_names_file_table_and_column() {
+    if sample().is_none() {
+        return;
+    }
+    let damage = |d: &Path| {
+        legacy(d, "ledger.db").execute_batch("ALTER TABLE trades RENAME COLUMN price TO prix").unwrap();
+    };
+    let report = refused(damage, "--dry-run", &[], &["UNSUPPORTED_SHAPE", "UNKNOWN_COLUMN_DATA"]);
+    let shape = report["blocking"].as_array().unwrap().iter().find(|b| b["code"] == "UNSUPPORTED_SHAPE").unwrap();
+    assert_eq!(
+        (shape["file"].as_str(), shape["table"].as_str(), shape["column"].as_str()),
+        (Some("ledger.db"), Some("trades"), Some("price"))
+    );
+}
+
+#[test]
+fn an_unknown_column_with_data_blocks_unless_accepted() {
+    let Some(sample) = sample() else { return };
+    let damage = |d: &Path| {
+        legacy(d, "state.db")
+            .execute_batch("ALTER TABLE positions ADD COLUMN note TEXT; UPDATE positions SET note = 'mine'")
+            .unwrap();
+    };
+    let report = refused(damage, "--verify-only", &[], &["UNKNOWN_COLUMN_DATA", "positions", "note"]);
+    let problem = &report["blocking"][0];
+    assert_eq!((problem["file"].as_str(), problem["column"].as_str()), (Some("state.db"), Some("note")));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    copy_sample(&sample, &data);
+    damage(&data);
+    let reports = tmp.path().join("reports");
+    let out = trader(&[
+        "migrate",
+        "--dry-run",
+        "--accept-unknown-columns",
+        "--data",
+        data.to_str().unwrap(),
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("warning UNKNOWN_COLUMN_DATA: state.db positions"));
 }
