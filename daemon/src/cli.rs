@@ -155,7 +155,10 @@ pub struct GcArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub action: Option<MigrateAction>,
     /// Read and check the legacy files, predict the result, write nothing in the data directory.
     #[arg(long, conflicts_with = "dry_run")]
     pub verify_only: bool,
@@ -171,6 +174,17 @@ pub struct MigrateArgs {
     /// Where report.json, summary.txt and migration.log go (default: <parent of data>/migration-reports/…).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Put the legacy files back: undo an unfinished switch-over, or restore them from the migration backup
+    /// (the new databases are moved to archive/rolled_back_<time>/, never deleted).
+    Rollback {
+        /// The backup set to restore (default: the newest <data>/backups/migration_*).
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -557,22 +571,26 @@ fn security(cli: &Cli, data: &Path, cmd: &SecurityCommand, clock: &dyn Clock) ->
 
 fn migrate(cli: &Cli, data: &Path, args: &MigrateArgs, clock: &dyn Clock) -> Outcome {
     use crate::legacy::run::{self, Mode};
+    let data = std::path::absolute(data).map_err(|e| Failure(format!("{}: {e}", data.display())))?;
+    if let Some(MigrateAction::Rollback { from }) = &args.action {
+        let said = crate::legacy::switch::rollback(&data, from.as_deref(), clock.now())?;
+        print(cli.json, &serde_json::json!({ "outcome": "rolled_back", "message": said }), || format!("{said}\n"));
+        return Ok(ExitCode::SUCCESS);
+    }
     let mode = match (args.verify_only, args.dry_run) {
         (true, _) => Mode::VerifyOnly,
         (_, true) => Mode::DryRun,
-        _ => {
-            return Err(Failure(
-                "the real migration (backup, switch-over, rollback) is not built yet; use --verify-only or --dry-run, \
-                 which leave the data directory byte-identical"
-                    .into(),
-            ));
-        }
+        _ => Mode::Migrate,
     };
-    let data = std::path::absolute(data).map_err(|e| Failure(format!("{}: {e}", data.display())))?;
     let now = clock.now();
     let t0 = format_instant(now);
     let options =
         crate::legacy::mapping::Options { t0: t0.clone(), accept_unknown_columns: args.accept_unknown_columns };
+    if mode == Mode::Migrate {
+        let report = crate::legacy::switch::migrate(&data, &options, now)?;
+        print(cli.json, &report, || report.summary());
+        return Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
     // verify-only and dry-run lock the directory only if the lock file exists, and never create it.
     let lock_file = data.join(".lock");
     let _lock = if lock_file.exists() { Some(DataDir::new(&data).lock()?) } else { None };

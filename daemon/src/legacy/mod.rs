@@ -8,6 +8,7 @@ pub mod convert;
 pub mod mapping;
 pub mod run;
 pub mod source;
+pub mod switch;
 pub mod verify;
 
 use std::collections::BTreeMap;

@@ -21,6 +21,7 @@ use crate::store::{DbName, StoreError};
 pub enum Mode {
     VerifyOnly,
     DryRun,
+    Migrate,
 }
 
 /// What the data directory holds (legacy-layout.md §9.2).
@@ -104,6 +105,11 @@ pub struct SourceFile {
 }
 
 impl MigrationReport {
+    /// The report of a real run (its details are filled by the caller).
+    pub fn for_real_run(data: &Path, t0: &str, state: State) -> MigrationReport {
+        MigrationReport::new(Mode::Migrate, data, t0, state)
+    }
+
     fn new(mode: Mode, data: &Path, t0: &str, state: State) -> MigrationReport {
         MigrationReport {
             migrator_version: env!("CARGO_PKG_VERSION").into(),
@@ -189,6 +195,7 @@ impl MigrationReport {
             match (self.outcome.as_str(), self.mode) {
                 ("ok", Mode::VerifyOnly) => "run `trader migrate --dry-run`, then `trader migrate`",
                 ("ok", Mode::DryRun) => "run `trader migrate`",
+                ("ok", Mode::Migrate) => "start the daemon; `trader migrate rollback` restores the legacy files",
                 ("already_migrated" | "nothing_to_do", _) => "nothing",
                 _ => "fix the blocking problems above and run again",
             }
@@ -289,7 +296,7 @@ fn run_in(
     let staging = work.join("staging");
     let targets = match mode {
         Mode::VerifyOnly => Targets::in_memory()?,
-        Mode::DryRun => Targets::staged(&staging)?,
+        Mode::DryRun | Mode::Migrate => Targets::staged(&staging)?,
     };
     let applied = apply(plan, &targets, &options.t0)?;
     report.blocking.extend(applied.blocking.iter().cloned());
@@ -314,7 +321,7 @@ fn run_in(
         let a = read_rows(targets.conn(dest.db), dest)?;
         report.destinations.push(verify::compare(dest, &e, &a));
     }
-    if mode == Mode::DryRun {
+    if mode != Mode::VerifyOnly {
         targets.close()?;
         let health =
             crate::store::health::report(&staging, crate::store::values::parse_instant(&options.t0).expect("T0"));
