@@ -1,5 +1,7 @@
 //! Helpers for the system tests: the real `trader` binary, real data directories, and digests of what the
-//! databases hold.
+//! databases hold; `legacy_fixture` builds legacy data directories.
+
+pub mod legacy_fixture;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
