@@ -584,8 +584,11 @@ fn migrate(cli: &Cli, data: &Path, args: &MigrateArgs, clock: &dyn Clock) -> Out
     };
     let now = clock.now();
     let t0 = format_instant(now);
-    let options =
-        crate::legacy::mapping::Options { t0: t0.clone(), accept_unknown_columns: args.accept_unknown_columns };
+    let options = crate::legacy::mapping::Options {
+        t0: t0.clone(),
+        accept_unknown_columns: args.accept_unknown_columns,
+        strict_only: false,
+    };
     if mode == Mode::Migrate {
         let report = crate::legacy::switch::migrate(&data, &options, now)?;
         print(cli.json, &report, || report.summary());

@@ -81,7 +81,49 @@ fn unix(value: f64, v: &Value, c: &mut Counters) -> Converted<String> {
     Ok(format_instant(at))
 }
 
+/// Reads `n` ASCII digits at `at`.
+fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
+    let slice = b.get(at..at + n)?;
+    slice.iter().try_fold(0u32, |acc, d| d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0')))
+}
+
+/// `YYYY-MM-DD` at the start of `b`, validated as a calendar date.
+fn leading_date(b: &[u8]) -> Option<NaiveDate> {
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(digits(b, 0, 4)? as i32, digits(b, 5, 2)?, digits(b, 8, 2)?)
+}
+
+/// The common naive shapes F1–F4 without chrono's format machinery: `YYYY-MM-DD[T ]HH:MM:SS[.f…]`.
+/// Returns the canonical instant and whether a non-zero fraction was cut.
+fn fast_naive(text: &str) -> Option<(String, bool)> {
+    let b = text.as_bytes();
+    let day = leading_date(b)?;
+    if b.len() < 19 || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (h, m, s) = (digits(b, 11, 2)?, digits(b, 14, 2)?, digits(b, 17, 2)?);
+    let fraction = &b[19..];
+    let cut = match fraction.split_first() {
+        None => false,
+        Some((b'.', rest)) if !rest.is_empty() && rest.iter().all(u8::is_ascii_digit) => {
+            rest.iter().any(|d| *d != b'0')
+        }
+        _ => return None,
+    };
+    let at = day.and_hms_opt(h, m, s)?;
+    Some((format_instant(at.and_utc()), cut))
+}
+
 fn parse_ts(text: &str, c: &mut Counters) -> Option<String> {
+    if let Some((canonical, cut)) = fast_naive(text) {
+        if cut {
+            c.bump("subseconds_truncated");
+        }
+        c.bump("naive_ts_as_utc");
+        return Some(canonical);
+    }
     let zoned = |at: DateTime<chrono::FixedOffset>, c: &mut Counters| {
         if at.nanosecond() != 0 {
             c.bump("subseconds_truncated");
@@ -140,7 +182,10 @@ pub fn date(v: &Value, c: &mut Counters) -> Converted<Option<String>> {
     if text.is_empty() {
         return Ok(None);
     }
-    let day = text.get(..10).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    if text.len() == 10 && leading_date(text.as_bytes()).is_some() {
+        return Ok(Some(text));
+    }
+    let day = leading_date(text.as_bytes());
     match day {
         Some(day) if text.len() == 10 || parse_ts(&text, &mut Counters::default()).is_some() => {
             if text.len() > 10 {

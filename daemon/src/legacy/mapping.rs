@@ -3,6 +3,7 @@
 //! rows per destination (in storage.md column order) and a code for every source row that will not arrive.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 use rusqlite::types::Value;
 use serde::Serialize;
@@ -37,8 +38,9 @@ pub struct NotMigrated {
 pub struct Candidate {
     /// In the destination's column order.
     pub values: Vec<Value>,
-    pub file: String,
-    pub table: String,
+    /// Shared by every row of a source table.
+    pub file: Rc<str>,
+    pub table: Rc<str>,
     pub key: String,
     /// Precedence among candidates with the same merge key (larger wins where a rule compares it).
     pub rank: String,
@@ -92,6 +94,9 @@ pub struct Options {
     /// `T0`, the run's start instant (`YYYY-MM-DDTHH:MM:SSZ`).
     pub t0: String,
     pub accept_unknown_columns: bool,
+    /// Preflight of a real run: convert only the `[strict]` destinations (whose rejections block); the lenient
+    /// ones are still read and shape-checked.
+    pub strict_only: bool,
 }
 
 fn text(v: Option<String>) -> Value {
@@ -610,13 +615,19 @@ impl<'a> Mapper<'a> {
         };
         self.plan.rows_read.insert(format!("{file}:{table}"), read.rows.len());
         let check = shape.check(&read);
+        self.report_shape(file, table, &read.columns, &check);
+        check.missing_required.is_empty().then_some(read)
+    }
+
+    /// Notes the problems a shape check found.
+    fn report_shape(&mut self, file: &str, table: &str, columns: &[String], check: &super::source::ShapeCheck) {
         for column in &check.missing_required {
             self.plan.blocking.push(problem(
                 "UNSUPPORTED_SHAPE",
                 file,
                 Some(table),
                 Some(column),
-                format!("required column `{column}` is missing (columns: {})", read.columns.join(", ")),
+                format!("required column `{column}` is missing (columns: {})", columns.join(", ")),
             ));
         }
         for column in &check.unknown_empty {
@@ -636,7 +647,33 @@ impl<'a> Mapper<'a> {
                 self.plan.blocking.push(p);
             }
         }
-        check.missing_required.is_empty().then_some(read)
+    }
+
+    /// The shape check of a table from its column list and SQL counts, without reading its rows.
+    fn shape_only(&mut self, file: &str, table: &str, shape: &Shape) {
+        let Ok(Some(columns)) = self.sources.columns(file, table) else { return };
+        let probe = Table { file: file.to_owned(), name: table.to_owned(), columns: columns.clone(), rows: Vec::new() };
+        let mut check = shape.check(&probe);
+        check.unknown_empty.clear();
+        for column in &columns {
+            let known = shape.required.contains(&column.as_str())
+                || shape.optional.contains(&column.as_str())
+                || shape.dropped.contains(&column.as_str());
+            if !known {
+                match self.sources.non_null(file, table, column) {
+                    Ok(0) => check.unknown_empty.push(column.clone()),
+                    Ok(n) => check.unknown_with_data.push((column.clone(), n)),
+                    Err(e) => self.plan.blocking.push(problem(
+                        "UNREADABLE_TABLE",
+                        file,
+                        Some(table),
+                        Some(column),
+                        e.to_string(),
+                    )),
+                }
+            }
+        }
+        self.report_shape(file, table, &columns, &check);
     }
 
     fn drop_row(&mut self, file: &str, table: &str, key: String, code: &str, detail: String, kept_key: Option<String>) {
@@ -664,19 +701,17 @@ impl<'a> Mapper<'a> {
         rank: &dyn Fn(&Record<'_>) -> String,
         map: &MapFn<'_>,
     ) -> Vec<Candidate> {
-        let mut out = Vec::new();
+        if self.options.strict_only && !dest.strict {
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(table.rows.len());
+        let (file, name): (Rc<str>, Rc<str>) = (table.file.as_str().into(), table.name.as_str().into());
         for rec in table.records() {
             let key = key_of(&rec, key_columns);
             match map(&rec, &mut self.plan.counters) {
                 Ok(values) => {
                     debug_assert_eq!(values.len(), dest.columns.len(), "{}", dest.table);
-                    out.push(Candidate {
-                        values,
-                        file: table.file.clone(),
-                        table: table.name.clone(),
-                        key,
-                        rank: rank(&rec),
-                    });
+                    out.push(Candidate { values, file: file.clone(), table: name.clone(), key, rank: rank(&rec) });
                 }
                 Err(rejection) => self.reject(dest, &table.file, &table.name, key, rejection),
             }
@@ -720,32 +755,23 @@ impl<'a> Mapper<'a> {
         better: impl Fn(&Candidate, &Candidate) -> bool,
         code: &str,
     ) -> Vec<Candidate> {
-        let mut kept: BTreeMap<String, Candidate> = BTreeMap::new();
-        let mut order: Vec<String> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::with_capacity(candidates.len());
+        let mut kept: Vec<Candidate> = Vec::with_capacity(candidates.len());
         for candidate in candidates {
             let k = key(&candidate);
-            match kept.remove(&k) {
-                None => {
-                    order.push(k.clone());
-                    kept.insert(k, candidate);
-                }
-                Some(existing) => {
-                    let (winner, loser) =
-                        if better(&candidate, &existing) { (candidate, existing) } else { (existing, candidate) };
-                    let kept_key = format!("{}:{} {}", winner.file, winner.table, winner.key);
-                    self.drop_row(
-                        &loser.file,
-                        &loser.table,
-                        loser.key.clone(),
-                        code,
-                        format!("merge key {k}"),
-                        Some(kept_key),
-                    );
-                    kept.insert(k, winner);
-                }
-            }
+            let Some(&slot) = index.get(&k) else {
+                index.insert(k, kept.len());
+                kept.push(candidate);
+                continue;
+            };
+            let loser =
+                if better(&candidate, &kept[slot]) { std::mem::replace(&mut kept[slot], candidate) } else { candidate };
+            let winner = &kept[slot];
+            let kept_key = format!("{}:{} {}", winner.file, winner.table, winner.key);
+            self.drop_row(&loser.file, &loser.table, loser.key.clone(), code, format!("merge key {k}"), Some(kept_key));
         }
-        order.into_iter().filter_map(|k| kept.remove(&k)).collect()
+        kept
     }
 }
 
@@ -757,6 +783,22 @@ fn problem(code: &str, file: &str, table: Option<&str>, column: Option<&str>, de
         column: column.map(str::to_owned),
         detail: detail.into(),
     }
+}
+
+/// A merge key from some values of a candidate (NULL, numbers and text spelled apart).
+fn vkey(values: &[&Value]) -> String {
+    let mut key = String::new();
+    for v in values {
+        match v {
+            Value::Null => key.push('\u{0}'),
+            Value::Integer(i) => key.push_str(&i.to_string()),
+            Value::Real(r) => key.push_str(&r.to_bits().to_string()),
+            Value::Text(t) => key.push_str(t),
+            Value::Blob(b) => key.push_str(&format!("{b:?}")),
+        }
+        key.push('\u{1}');
+    }
+    key
 }
 
 fn value_text(v: &Value) -> Option<&str> {
@@ -853,41 +895,42 @@ fn universe(m: &mut Mapper<'_>) {
     let table =
         m.table("config.db", "securities", &SECURITY_SHAPE).or_else(|| m.table("config.db", "stocks", &SECURITY_SHAPE));
     if let Some(table) = table {
-        let mut rows = Vec::new();
+        let mut kept = Table { rows: Vec::new(), ..table.clone() };
         for rec in table.records() {
             let symbol = sym(rec.get("symbol")).unwrap_or_default();
             let product = blank(rec.get("product_type")).map(|p| p.to_uppercase());
             if symbol.starts_with("CASH:") || product.as_deref() == Some("CASH") {
                 m.drop_row(&table.file, &table.name, symbol, "CASH_PSEUDO_SECURITY", String::new(), None);
-                continue;
+            } else {
+                kept.rows.push(table.rows[rec.index].clone());
             }
-            let single = Table { rows: vec![table.rows[rec.index].clone()], ..table.clone() };
-            rows.extend(m.convert(&SECURITIES, &single, &["symbol"], &|r, c| {
-                let active = boolean(r.get("active"), true)?;
-                Ok(vec![
-                    text(sym(r.get("symbol"))),
-                    text(blank(r.get("yahoo_symbol"))),
-                    text(blank(r.get("isin")).map(|s| s.to_uppercase())),
-                    as_text(r.get("name")),
-                    nz_text(product.clone(), "UNKNOWN", c),
-                    as_text(r.get("industry")),
-                    as_text(r.get("country")),
-                    as_text(r.get("fullExchangeName")),
-                    nz_real(real(r.get("priority_multiplier"))?, 1.0, c),
-                    Value::Integer(int(r.get("min_lot"))?.unwrap_or(1)),
-                    bool_v(boolean(r.get("allow_buy"), true)?),
-                    bool_v(boolean(r.get("allow_sell"), false)?),
-                    text(cur(r.get("currency"))),
-                    ts_opt(r.get("last_synced"), c)?,
-                    keep_real(r.get("min_portfolio_target"))?,
-                    keep_real(r.get("max_portfolio_target"))?,
-                    nz_text(blank(r.get("bucket_id")), "core", c),
-                    if active { Value::Null } else { Value::Text(t0.clone()) },
-                    ts_required(r.get("created_at"), c)?,
-                    ts_required(r.get("updated_at"), c)?,
-                ])
-            }));
         }
+        let rows = m.convert(&SECURITIES, &kept, &["symbol"], &|r, c| {
+            let product = blank(r.get("product_type")).map(|p| p.to_uppercase());
+            let active = boolean(r.get("active"), true)?;
+            Ok(vec![
+                text(sym(r.get("symbol"))),
+                text(blank(r.get("yahoo_symbol"))),
+                text(blank(r.get("isin")).map(|s| s.to_uppercase())),
+                as_text(r.get("name")),
+                nz_text(product, "UNKNOWN", c),
+                as_text(r.get("industry")),
+                as_text(r.get("country")),
+                as_text(r.get("fullExchangeName")),
+                nz_real(real(r.get("priority_multiplier"))?, 1.0, c),
+                Value::Integer(int(r.get("min_lot"))?.unwrap_or(1)),
+                bool_v(boolean(r.get("allow_buy"), true)?),
+                bool_v(boolean(r.get("allow_sell"), false)?),
+                text(cur(r.get("currency"))),
+                ts_opt(r.get("last_synced"), c)?,
+                keep_real(r.get("min_portfolio_target"))?,
+                keep_real(r.get("max_portfolio_target"))?,
+                nz_text(blank(r.get("bucket_id")), "core", c),
+                if active { Value::Null } else { Value::Text(t0.clone()) },
+                ts_required(r.get("created_at"), c)?,
+                ts_required(r.get("updated_at"), c)?,
+            ])
+        });
         m.push(&SECURITIES, rows);
     }
     const COUNTRY: Shape = Shape {
@@ -1318,7 +1361,7 @@ fn portfolio(m: &mut Mapper<'_>) {
         }
     }
     let created = col(&SNAPSHOTS, "created_at");
-    let kept = m.merge(all, |c| format!("{:?}", c.values[0]), |a, b| newer(a, b, created), "SUPERSEDED");
+    let kept = m.merge(all, |c| vkey(&[&c.values[0]]), |a, b| newer(a, b, created), "SUPERSEDED");
     m.push(&SNAPSHOTS, kept);
 }
 
@@ -1393,7 +1436,7 @@ fn scores(m: &mut Mapper<'_>) {
         }
     }
     let at = col(&SCORES, "calculated_at");
-    let kept = m.merge(all, |c| format!("{:?}", c.values[0]), |a, b| newer(a, b, at), "SUPERSEDED");
+    let kept = m.merge(all, |c| vkey(&[&c.values[0]]), |a, b| newer(a, b, at), "SUPERSEDED");
     m.push(&SCORES, kept);
 }
 
@@ -1534,7 +1577,7 @@ fn agents(m: &mut Mapper<'_>) {
     let pk_merge = |m: &mut Mapper<'_>, dest: &Dest, all: Vec<Candidate>, key_cols: &[usize]| {
         let kept = m.merge(
             all,
-            |c| key_cols.iter().map(|i| format!("{:?}", c.values[*i])).collect::<Vec<_>>().join("|"),
+            |c| vkey(&key_cols.iter().map(|i| &c.values[*i]).collect::<Vec<_>>()),
             |_, _| false,
             "SUPERSEDED",
         );
@@ -1778,6 +1821,13 @@ fn history(m: &mut Mapper<'_>) {
             candidates,
         };
         let sym_v = Value::Text(symbol.clone());
+        if m.options.strict_only {
+            // Preflight: history is lenient, so only its shape is checked, without reading its rows.
+            m.shape_only(&file, "daily_prices", &shape);
+            m.shape_only(&file, "monthly_prices", &MONTHLY_SHAPE);
+            m.plan.history_files.push(entry);
+            continue;
+        }
         if let Some(table) = m.table(&file, "daily_prices", &shape) {
             entry.daily_rows = table.rows.len();
             let rank = |r: &Record<'_>| ts_rank(isin_named, r.get("created_at"));
@@ -1803,12 +1853,7 @@ fn history(m: &mut Mapper<'_>) {
                 ])
             }));
         }
-        let shape = Shape {
-            required: &["year_month", "avg_close"],
-            optional: &["avg_adj_close", "min_price", "max_price", "source"],
-            dropped: &["created_at"],
-        };
-        if let Some(table) = m.table(&file, "monthly_prices", &shape) {
+        if let Some(table) = m.table(&file, "monthly_prices", &MONTHLY_SHAPE) {
             entry.monthly_rows = table.rows.len();
             let rank = |r: &Record<'_>| ts_rank(isin_named, r.get("created_at"));
             monthly.extend(m.convert_ranked(&MONTHLY_PRICES, &table, &["year_month"], &rank, &|r, c| {
@@ -1838,18 +1883,43 @@ fn history(m: &mut Mapper<'_>) {
     }
     // Files resolving to one symbol are unioned; an identical row collapses, a conflict goes to the ISIN-named
     // file, else to the newer created_at (both carried in the candidate key after the row's own key).
+    // Only symbols fed by several files can collide; the others go straight through.
+    let mut files_per_symbol: BTreeMap<String, usize> = BTreeMap::new();
+    for f in &m.plan.history_files {
+        *files_per_symbol.entry(f.symbol.clone()).or_insert(0) += 1;
+    }
     for (dest, rows) in [(DAILY_PRICES, daily), (MONTHLY_PRICES, monthly)] {
-        let kept =
-            m.merge(rows, |c| format!("{:?}|{:?}", c.values[0], c.values[1]), |a, b| a.rank > b.rank, "SUPERSEDED");
+        let (shared, single): (Vec<Candidate>, Vec<Candidate>) = rows
+            .into_iter()
+            .partition(|c| value_text(&c.values[0]).is_some_and(|s| files_per_symbol.get(s).copied().unwrap_or(0) > 1));
+        let kept = m.merge(
+            shared,
+            |c| vkey(&[&c.values[0], &c.values[1]]),
+            |a, b| history_rank(a) > history_rank(b),
+            "SUPERSEDED",
+        );
+        m.push(&dest, single);
         m.push(&dest, kept);
     }
     rates(m);
 }
 
-/// The precedence rank of a history row: ISIN-named files first, then the newest `created_at`.
+const MONTHLY_SHAPE: Shape = Shape {
+    required: &["year_month", "avg_close"],
+    optional: &["avg_adj_close", "min_price", "max_price", "source"],
+    dropped: &["created_at"],
+};
+
+/// A history row's raw precedence: ISIN-named files first, then its `created_at` as written (parsed only when
+/// two files collide, which is rare).
 fn ts_rank(isin_named: bool, created: &Value) -> String {
-    let created = ts(created, &mut Counters::default()).ok().flatten().unwrap_or_default();
-    format!("{}{created}", u8::from(isin_named))
+    format!("{}{}", u8::from(isin_named), convert::txt(created).ok().flatten().unwrap_or_default())
+}
+
+/// The comparable precedence of a history row: the ISIN flag, then `ts(created_at)`.
+fn history_rank(c: &Candidate) -> (bool, String) {
+    let (flag, created) = c.rank.split_at(1);
+    (flag == "1", ts(&Value::Text(created.to_owned()), &mut Counters::default()).ok().flatten().unwrap_or_default())
 }
 
 fn rates(m: &mut Mapper<'_>) {
@@ -1880,12 +1950,8 @@ fn rates(m: &mut Mapper<'_>) {
             }));
         }
     }
-    let kept = m.merge(
-        all,
-        |c| format!("{:?}|{:?}|{:?}", c.values[0], c.values[1], c.values[2]),
-        |a, b| a.rank > b.rank,
-        "SUPERSEDED",
-    );
+    let kept =
+        m.merge(all, |c| vkey(&[&c.values[0], &c.values[1], &c.values[2]]), |a, b| a.rank > b.rank, "SUPERSEDED");
     m.push(&EXCHANGE_RATES, kept);
 }
 
@@ -1974,12 +2040,8 @@ fn cache(m: &mut Mapper<'_>) {
         (value_text(&a.values[updated]), value_text(&a.values[created]))
             > (value_text(&b.values[updated]), value_text(&b.values[created]))
     };
-    let kept = m.merge(
-        all,
-        |c| format!("{:?}|{:?}|{:?}|{:?}", c.values[1], c.values[4], c.values[9], c.values[21]),
-        better,
-        "DUPLICATE_MERGED",
-    );
-    let kept = m.merge(kept, |c| format!("{:?}", c.values[0]), better, "DUPLICATE_UUID");
+    let kept =
+        m.merge(all, |c| vkey(&[&c.values[1], &c.values[4], &c.values[9], &c.values[21]]), better, "DUPLICATE_MERGED");
+    let kept = m.merge(kept, |c| vkey(&[&c.values[0]]), better, "DUPLICATE_UUID");
     m.push(&RECOMMENDATIONS, kept);
 }

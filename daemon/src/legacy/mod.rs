@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
-use rusqlite::types::Value;
 
 use crate::store::open::{self, DbSpec};
 use crate::store::{DbName, OpenMode, Store, StoreError};
@@ -122,15 +121,15 @@ pub fn apply(plan: &Plan, targets: &Targets, t0: &str) -> Result<Applied, StoreE
                         if dest.strict {
                             applied.blocking.push(Problem {
                                 code: "REJECTED_CONSTRAINT".into(),
-                                file: row.file.clone(),
-                                table: Some(row.table.clone()),
+                                file: row.file.to_string(),
+                                table: Some(row.table.to_string()),
                                 column: None,
                                 detail: format!("row {}: {detail}", row.key),
                             });
                         }
                         applied.rejected.push(NotMigrated {
-                            file: row.file.clone(),
-                            table: row.table.clone(),
+                            file: row.file.to_string(),
+                            table: row.table.to_string(),
                             key: row.key.clone(),
                             code: "REJECTED_CONSTRAINT".into(),
                             detail,
@@ -153,11 +152,16 @@ pub fn analyze(data: &Path, work: &Path, options: &Options) -> Result<Analysis, 
     let copies = work.join("sources");
     crate::store::datadir::create_private_dir(&copies)?;
     source::copy_files(data, &copies, &files)?;
-    analyze_copies(&copies, files, options)
+    analyze_copies(&copies, files, options, true)
 }
 
 /// Maps already-copied legacy files.
-pub fn analyze_copies(copies: &Path, files: Vec<LegacyFile>, options: &Options) -> Result<Analysis, StoreError> {
+pub fn analyze_copies(
+    copies: &Path,
+    files: Vec<LegacyFile>,
+    options: &Options,
+    check_integrity: bool,
+) -> Result<Analysis, StoreError> {
     let (sources, unreadable) = Sources::open(copies, &files);
     let mut plan = mapping::plan(&sources, options);
     for (file, error) in unreadable {
@@ -185,7 +189,9 @@ pub fn analyze_copies(copies: &Path, files: Vec<LegacyFile>, options: &Options) 
         }
     }
     let mut integrity = BTreeMap::new();
-    for file in sources.files() {
+    // History files are checked by the backup itself (a corrupt one is only a warning); the others here.
+    let skip_history = options.strict_only;
+    for file in sources.files().filter(|f| check_integrity && !(skip_history && f.starts_with("history/"))) {
         let conn = sources.conn(file).expect("an open file");
         let rows =
             open::check_rows(conn, &copies.join(file), "integrity_check").unwrap_or_else(|e| vec![e.to_string()]);
@@ -212,20 +218,23 @@ pub fn spec_of(dest: &Dest) -> &'static DbSpec {
     dest.db.spec()
 }
 
-/// Reads every row of a destination table in its column order.
-pub fn read_rows(conn: &Connection, dest: &Dest) -> Result<Vec<Vec<Value>>, StoreError> {
-    let sql = format!("SELECT {} FROM {}", dest.columns.join(", "), dest.table);
-    let mut stmt = conn.prepare(&sql).map_err(sql_err(dest))?;
-    let n = dest.columns.len();
-    let rows = stmt
-        .query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect::<rusqlite::Result<Vec<_>>>())
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(sql_err(dest))?;
-    Ok(rows)
-}
-
 /// Where a run works: a fresh directory beside the data directory.
 pub fn default_work_dir(data: &Path, t0: &str) -> PathBuf {
     let name = data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into());
     data.with_file_name(format!("{name}.migration-work-{}", t0.replace(['-', ':'], "")))
+}
+
+/// The verification's expected rows: an independent pass over fresh byte copies of `from` (made in `work`),
+/// mapped again and validated in memory. Runs on its own thread beside the build.
+pub fn expected(from: &Path, work: &Path, options: &Options) -> Result<Targets, StoreError> {
+    let files = source::discover_any(from)?;
+    let copies = work.join("verify-sources");
+    crate::store::datadir::create_private_dir(&copies)?;
+    source::copy_files(from, &copies, &files)?;
+    let again = analyze_copies(&copies, files, options, false)?;
+    let memory = Targets::in_memory()?;
+    apply(&again.plan, &memory, &options.t0)?;
+    drop(again);
+    std::fs::remove_dir_all(&copies).map_err(|source| StoreError::Io { path: copies.clone(), source })?;
+    Ok(memory)
 }

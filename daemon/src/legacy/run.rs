@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::mapping::{DESTINATIONS, HistoryFile, NotMigrated, Options, Problem};
 use super::source::{self, LegacyFile};
 use super::verify::{self, Accounting, TableCheck};
-use super::{Targets, analyze, apply, read_rows};
+use super::{Targets, analyze, apply};
 use crate::store::backup::{dir_stamp, sha256_file};
 use crate::store::datadir::{MIGRATION_JOURNAL, create_private_dir};
 use crate::store::values::{Instant, format_instant};
@@ -53,7 +53,7 @@ pub fn state_of(data: &Path) -> Result<(State, Vec<LegacyFile>), StoreError> {
 }
 
 /// Size and SHA-256 of every file under the data directory (legacy files with their `-wal`/`-shm`).
-fn fingerprint(data: &Path) -> BTreeMap<String, String> {
+pub(crate) fn fingerprint(data: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut stack = vec![data.to_owned()];
     while let Some(dir) = stack.pop() {
@@ -110,7 +110,7 @@ impl MigrationReport {
         MigrationReport::new(Mode::Migrate, data, t0, state)
     }
 
-    fn new(mode: Mode, data: &Path, t0: &str, state: State) -> MigrationReport {
+    pub(crate) fn new(mode: Mode, data: &Path, t0: &str, state: State) -> MigrationReport {
         MigrationReport {
             migrator_version: env!("CARGO_PKG_VERSION").into(),
             mode,
@@ -298,28 +298,22 @@ fn run_in(
         Mode::VerifyOnly => Targets::in_memory()?,
         Mode::DryRun | Mode::Migrate => Targets::staged(&staging)?,
     };
-    let applied = apply(plan, &targets, &options.t0)?;
+    // The build and the verification's independent pass run side by side (one core each).
+    let (applied, expected) = std::thread::scope(|scope| {
+        let verifier = scope.spawn(|| super::expected(data, work, options));
+        let applied = apply(plan, &targets, &options.t0);
+        (applied, verifier.join().expect("the verification thread panicked"))
+    });
+    let (applied, expected) = (applied?, expected?);
     report.blocking.extend(applied.blocking.iter().cloned());
     let mut not_migrated = plan.not_migrated.clone();
     not_migrated.extend(applied.rejected.iter().cloned());
     report.accounting = verify::accounting(&plan.rows_read, &applied.by_source, &not_migrated);
     report.not_migrated = not_migrated;
-
-    // The verification: an independent pass over fresh copies, validated in memory, compared by content.
-    let expected = {
-        let files = source::discover(data)?;
-        let copies = work.join("verify-sources");
-        create_private_dir(&copies)?;
-        source::copy_files(data, &copies, &files)?;
-        let again = super::analyze_copies(&copies, files, options)?;
-        let memory = Targets::in_memory()?;
-        apply(&again.plan, &memory, &options.t0)?;
-        memory
-    };
     for dest in DESTINATIONS.iter() {
-        let e = read_rows(expected.conn(dest.db), dest)?;
-        let a = read_rows(targets.conn(dest.db), dest)?;
-        report.destinations.push(verify::compare(dest, &e, &a));
+        let check = verify::compare_tables(dest, expected.conn(dest.db), targets.conn(dest.db))
+            .map_err(|e| StoreError::from_sqlite(Path::new(&format!("{}.db", dest.db)), "verifying", e))?;
+        report.destinations.push(check);
     }
     if mode != Mode::VerifyOnly {
         targets.close()?;

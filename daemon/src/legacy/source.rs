@@ -134,6 +134,12 @@ pub fn discover(dir: &Path) -> Result<Vec<LegacyFile>, StoreError> {
     Ok(found)
 }
 
+/// The legacy files of a directory that may also hold new-format files (a migration backup holds only legacy
+/// files, so this is [`discover`] there).
+pub fn discover_any(dir: &Path) -> Result<Vec<LegacyFile>, StoreError> {
+    discover(dir)
+}
+
 /// The application_id in a SQLite file header; `None` for an empty or non-SQLite file.
 pub fn header_application_id(path: &Path) -> Option<u32> {
     use std::io::Read;
@@ -257,6 +263,26 @@ impl Sources {
                 (n, rows)
             })
             .collect()
+    }
+
+    /// A table's columns in file order; `None` when the file or the table is absent.
+    pub fn columns(&self, file: &str, table: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let Some(conn) = self.conn(file) else { return Ok(None) };
+        let err = |e| StoreError::from_sqlite(&self.root.join(file), "reading a legacy table", e);
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")
+            .and_then(|mut s| s.query_map([table], |r| r.get(0))?.collect())
+            .map_err(err)?;
+        Ok((!columns.is_empty()).then_some(columns))
+    }
+
+    /// How many values of a column are not NULL.
+    pub fn non_null(&self, file: &str, table: &str, column: &str) -> Result<usize, StoreError> {
+        let conn = self.conn(file).expect("an open file");
+        let sql = format!("SELECT count(*) FROM {} WHERE {} IS NOT NULL", quote(table), quote(column));
+        conn.query_row(&sql, [], |r| r.get::<_, i64>(0))
+            .map(|n| n as usize)
+            .map_err(|e| StoreError::from_sqlite(&self.root.join(file), "counting values", e))
     }
 
     /// Reads a whole table by column name; `None` when the file or the table is absent.

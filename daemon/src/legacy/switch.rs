@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::mapping::{DESTINATIONS, Options, Problem};
 use super::run::{MigrationReport, Mode, State, state_of};
-use super::source::{self, LegacyFile, Sources};
-use super::{Targets, analyze_copies, apply, read_rows, verify};
+use super::source::{LegacyFile, Sources};
+use super::{Targets, apply, verify};
 use crate::store::backup::{dir_stamp, sha256_file};
 use crate::store::datadir::{MIGRATION_JOURNAL, create_private_dir, fsync_dir};
 use crate::store::open::{check_rows, is_ok};
@@ -231,11 +231,16 @@ pub fn migrate(data: &Path, options: &Options, now: Instant) -> Result<Migration
         report.state_found = State::Interrupted;
         return Ok(report);
     }
-    // Preflight: the whole verification on copies in a work directory, before anything is written in D.
-    let work = super::default_work_dir(data, &options.t0);
-    let mut report = super::run::run(data, Mode::DryRun, options, &work, now)?;
-    report.mode = Mode::Migrate;
-    if state != State::Legacy || !report.ok() {
+    // Preflight: the blocking checks on copies in a work directory, before anything is written in D.
+    let mut report = preflight(data, options, state)?;
+    if state != State::Legacy || !report.blocking.is_empty() {
+        report.outcome = match state {
+            State::Migrated => "already_migrated",
+            State::New | State::Empty => "nothing_to_do",
+            State::Legacy => "failed",
+            _ => "refused",
+        }
+        .into();
         return Ok(report);
     }
     if !report.credentials_to_move.is_empty() {
@@ -260,44 +265,51 @@ pub fn migrate(data: &Path, options: &Options, now: Instant) -> Result<Migration
     let staging = data.join(format!(".migration-staging-{stamp}"));
     create_private_dir(&staging)?;
     fs::write(staging.join("STAGING"), report.run_id.as_bytes()).map_err(io(&staging))?;
-    let built = (|| {
-        let (sources, _) = Sources::open(&backup_dir, &files);
-        let plan = super::mapping::plan(&sources, options);
-        drop(sources);
-        let targets = Targets::staged(&staging)?;
-        apply(&plan, &targets, &options.t0)?;
-        abort_at("after-build");
-        // Verification: an independent pass over the backup copies, compared by content.
-        let copies = staging.join("verify-sources");
-        source::copy_files(&backup_dir, &copies, &files)?;
-        let again = analyze_copies(&copies, files.clone(), options)?;
-        let memory = Targets::in_memory()?;
-        apply(&again.plan, &memory, &options.t0)?;
-        let mut checks = Vec::new();
-        for dest in DESTINATIONS.iter() {
-            checks.push(verify::compare(
-                dest,
-                &read_rows(memory.conn(dest.db), dest)?,
-                &read_rows(targets.conn(dest.db), dest)?,
-            ));
-        }
-        targets.close()?;
-        fs::remove_dir_all(&copies).map_err(io(&copies))?;
-        Ok::<_, StoreError>(checks)
-    })();
+    // The build reads only the backup copies; the verification's independent pass runs beside it.
+    let built = std::thread::scope(|scope| {
+        let verifier = scope.spawn(|| super::expected(&backup_dir, &staging, options));
+        let build = (|| {
+            let (sources, _) = Sources::open(&backup_dir, &files);
+            let plan = super::mapping::plan(&sources, options);
+            drop(sources);
+            let targets = Targets::staged(&staging)?;
+            let applied = apply(&plan, &targets, &options.t0)?;
+            abort_at("after-build");
+            Ok::<_, StoreError>((plan, applied, targets))
+        })();
+        (build, verifier.join().expect("the verification thread panicked"))
+    });
     let checks = match built {
-        Ok(checks) if checks.iter().all(|c| c.ok) => checks,
-        Ok(checks) => {
-            let _ = fs::remove_dir_all(&staging);
-            report.destinations = checks;
-            report.outcome = "failed".into();
-            return Ok(report);
+        (Ok((plan, applied, targets)), Ok(expected)) => {
+            let mut checks = Vec::new();
+            for dest in DESTINATIONS.iter() {
+                checks.push(
+                    verify::compare_tables(dest, expected.conn(dest.db), targets.conn(dest.db))
+                        .map_err(|e| StoreError::from_sqlite(Path::new(&format!("{}.db", dest.db)), "verifying", e))?,
+                );
+            }
+            targets.close()?;
+            let mut not_migrated = plan.not_migrated.clone();
+            not_migrated.extend(applied.rejected.iter().cloned());
+            report.accounting = verify::accounting(&plan.rows_read, &applied.by_source, &not_migrated);
+            report.not_migrated = not_migrated;
+            report.history_files = plan.history_files.clone();
+            report.conversions = plan.counters.0.clone();
+            report.id_remaps = plan.id_remaps.clone();
+            report.blocking.extend(applied.blocking.iter().cloned());
+            checks
         }
-        Err(e) => {
+        (Err(e), _) | (_, Err(e)) => {
             let _ = fs::remove_dir_all(&staging);
             return Err(e);
         }
     };
+    if !checks.iter().all(|c| c.ok) || !report.blocking.is_empty() || !report.accounting.iter().all(|a| a.balanced) {
+        let _ = fs::remove_dir_all(&staging);
+        report.destinations = checks;
+        report.outcome = "failed".into();
+        return Ok(report);
+    }
     abort_at("after-verify");
 
     let archive = DataDir::new(data).archive().join(format!("legacy_{stamp}"));
@@ -312,16 +324,64 @@ pub fn migrate(data: &Path, options: &Options, now: Instant) -> Result<Migration
     };
     write_json_atomically(&data.join(MIGRATION_JOURNAL), &journal)?;
     run_journal(data, &mut journal)?;
-    let mut done = finish(data, &journal)?;
-    done.destinations = checks;
-    done.sources = report.sources;
-    done.history_files = report.history_files;
-    done.not_migrated = report.not_migrated;
-    done.accounting = report.accounting;
-    done.warnings = report.warnings;
-    done.conversions = report.conversions;
-    super::run::write_report(&done, &backup_dir)?;
-    Ok(done)
+    finish(data, &journal)?;
+    report.destinations = checks;
+    report.outcome = "ok".into();
+    report.report_dir = Some(backup_dir.clone());
+    super::run::write_report(&report, &backup_dir)?;
+    Ok(report)
+}
+
+/// Phase 1: the blocking checks of verify-only on byte copies in a work directory beside `D` (only the strict
+/// destinations are converted); `D` must be byte-identical afterwards.
+fn preflight(data: &Path, options: &Options, state: State) -> Result<MigrationReport, StoreError> {
+    let mut report = MigrationReport::new(Mode::Migrate, data, &options.t0, state);
+    if state == State::Mixed {
+        report.blocking.push(Problem {
+            code: "MIXED_STATE".into(),
+            file: data.display().to_string(),
+            table: None,
+            column: None,
+            detail: "legacy files and new databases side by side: inspect them before migrating".into(),
+        });
+    }
+    if state != State::Legacy {
+        return Ok(report);
+    }
+    let before = super::run::fingerprint(data);
+    let work = super::default_work_dir(data, &options.t0);
+    create_private_dir(&work)?;
+    let strict = Options { strict_only: true, ..options.clone() };
+    let checked = (|| {
+        let analysis = super::analyze(data, &work, &strict)?;
+        let applied = apply(&analysis.plan, &Targets::in_memory()?, &options.t0)?;
+        Ok::<_, StoreError>((analysis, applied))
+    })();
+    let removed = fs::remove_dir_all(&work);
+    let (analysis, applied) = checked?;
+    removed.map_err(io(&work))?;
+    report.sources = analysis
+        .files
+        .iter()
+        .map(|f| super::run::SourceFile {
+            file: f.clone(),
+            integrity_check: analysis.integrity.get(&f.path).cloned().unwrap_or_default(),
+        })
+        .collect();
+    report.warnings = analysis.plan.warnings.clone();
+    report.blocking = analysis.plan.blocking.clone();
+    report.blocking.extend(applied.blocking);
+    report.credentials_to_move = analysis.plan.credentials.keys().cloned().collect();
+    if super::run::fingerprint(data) != before {
+        report.blocking.push(Problem {
+            code: "DATA_DIR_CHANGED".into(),
+            file: data.display().to_string(),
+            table: None,
+            column: None,
+            detail: "a legacy file changed during the preflight; is a legacy program still running?".into(),
+        });
+    }
+    Ok(report)
 }
 
 /// Phase 6: the eight files in place pass the daemon's open checks; the staging directory goes.

@@ -11,23 +11,114 @@ use sha2::{Digest, Sha256};
 use super::mapping::{DESTINATIONS, Dest, NotMigrated};
 use crate::store::values::parse_canonical_decimal;
 
+/// Encodes one value as §9.8 says, appending to `out`.
+fn encode_value(v: rusqlite::types::ValueRef<'_>, out: &mut Vec<u8>) {
+    use rusqlite::types::ValueRef;
+    use std::io::Write;
+    match v {
+        ValueRef::Null => out.push(b'N'),
+        ValueRef::Integer(i) => {
+            let _ = write!(out, "I{i};");
+        }
+        ValueRef::Real(r) => {
+            let _ = write!(out, "R{:016x}", r.to_bits());
+        }
+        ValueRef::Text(t) => {
+            let _ = write!(out, "T{}:", t.len());
+            out.extend_from_slice(t);
+        }
+        ValueRef::Blob(b) => {
+            let _ = write!(out, "B{}:", b.len());
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+/// Row count, digest and decimal sums of a table, streamed from the database without keeping its rows.
+pub fn summarize(
+    conn: &rusqlite::Connection,
+    dest: &Dest,
+) -> rusqlite::Result<(usize, String, Vec<Result<Decimal, String>>)> {
+    let decimal_at: Vec<usize> =
+        decimal_columns(dest).iter().map(|c| dest.columns.iter().position(|x| x == c).expect("a column")).collect();
+    let mut sums: Vec<Result<Decimal, String>> = vec![Ok(Decimal::ZERO); decimal_at.len()];
+    let mut stmt = conn.prepare(&format!("SELECT {} FROM {}", dest.columns.join(", "), dest.table))?;
+    let mut rows = stmt.query([])?;
+    let mut hashes: Vec<[u8; 32]> = Vec::new();
+    let mut buf = Vec::with_capacity(256);
+    while let Some(row) = rows.next()? {
+        buf.clear();
+        for i in 0..dest.columns.len() {
+            encode_value(row.get_ref(i)?, &mut buf);
+        }
+        let mut h = Sha256::new();
+        h.update(dest.table.as_bytes());
+        h.update([0u8]);
+        h.update(&buf);
+        hashes.push(h.finalize().into());
+        for (slot, &i) in decimal_at.iter().enumerate() {
+            if let (Ok(sum), rusqlite::types::ValueRef::Text(t)) = (&mut sums[slot], row.get_ref(i)?) {
+                let text = std::str::from_utf8(t).unwrap_or("");
+                match parse_canonical_decimal(text) {
+                    Ok(d) => *sum += d,
+                    Err(e) => sums[slot] = Err(format!("{}.{}: {e}", dest.table, dest.columns[i])),
+                }
+            }
+        }
+    }
+    hashes.sort();
+    let mut h = Sha256::new();
+    for hash in &hashes {
+        h.update(hash);
+    }
+    Ok((hashes.len(), hex(&h.finalize()), sums))
+}
+
+/// Compares a destination in two databases by streamed summaries; only a mismatch reads the rows to list them.
+pub fn compare_tables(
+    dest: &Dest,
+    expected: &rusqlite::Connection,
+    actual: &rusqlite::Connection,
+) -> rusqlite::Result<TableCheck> {
+    let (en, ed, es) = summarize(expected, dest)?;
+    let (an, ad, sums) = summarize(actual, dest)?;
+    let sums_ok = es.iter().zip(&sums).all(|(x, y)| x.is_ok() && x == y);
+    if en == an && ed == ad && sums_ok {
+        let render =
+            |s: &Result<Decimal, String>| s.as_ref().map(|d| d.normalize().to_string()).unwrap_or_else(|e| e.clone());
+        let decimal_sums = decimal_columns(dest)
+            .iter()
+            .zip(es.iter().zip(&sums))
+            .map(|(c, (x, y))| DecimalSum { column: c.to_string(), expected: render(x), actual: render(y) })
+            .collect();
+        return Ok(TableCheck {
+            db: dest.db.to_string(),
+            table: dest.table.to_owned(),
+            expected_rows: en,
+            actual_rows: an,
+            expected_digest: ed,
+            actual_digest: ad,
+            decimal_sums,
+            only_expected: Vec::new(),
+            only_actual: Vec::new(),
+            ok: true,
+        });
+    }
+    let read = |conn: &rusqlite::Connection| -> rusqlite::Result<Vec<Vec<Value>>> {
+        let mut stmt = conn.prepare(&format!("SELECT {} FROM {}", dest.columns.join(", "), dest.table))?;
+        let n = dest.columns.len();
+        let rows =
+            stmt.query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect::<rusqlite::Result<Vec<_>>>())?;
+        rows.collect()
+    };
+    Ok(compare(dest, &read(expected)?, &read(actual)?))
+}
+
 /// Encodes a row as §9.8 says: NULL `N`; INTEGER `I<digits>;`; REAL `R<16 hex of the bits>`; TEXT `T<len>:<bytes>`.
 pub fn encode_row(row: &[Value]) -> Vec<u8> {
     let mut out = Vec::new();
     for v in row {
-        match v {
-            Value::Null => out.push(b'N'),
-            Value::Integer(i) => out.extend(format!("I{i};").bytes()),
-            Value::Real(r) => out.extend(format!("R{:016x}", r.to_bits()).bytes()),
-            Value::Text(t) => {
-                out.extend(format!("T{}:", t.len()).bytes());
-                out.extend(t.as_bytes());
-            }
-            Value::Blob(b) => {
-                out.extend(format!("B{}:", b.len()).bytes());
-                out.extend(b);
-            }
-        }
+        encode_value(v.into(), &mut out);
     }
     out
 }
