@@ -34,11 +34,11 @@ fn encode_value(v: rusqlite::types::ValueRef<'_>, out: &mut Vec<u8>) {
     }
 }
 
+/// A table's row count, digest and decimal sums (a sum is an error when a value is not canonical).
+pub type Summary = (usize, String, Vec<Result<Decimal, String>>);
+
 /// Row count, digest and decimal sums of a table, streamed from the database without keeping its rows.
-pub fn summarize(
-    conn: &rusqlite::Connection,
-    dest: &Dest,
-) -> rusqlite::Result<(usize, String, Vec<Result<Decimal, String>>)> {
+pub fn summarize(conn: &rusqlite::Connection, dest: &Dest) -> rusqlite::Result<Summary> {
     let decimal_at: Vec<usize> =
         decimal_columns(dest).iter().map(|c| dest.columns.iter().position(|x| x == c).expect("a column")).collect();
     let mut sums: Vec<Result<Decimal, String>> = vec![Ok(Decimal::ZERO); decimal_at.len()];
