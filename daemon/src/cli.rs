@@ -569,6 +569,33 @@ fn security(cli: &Cli, data: &Path, cmd: &SecurityCommand, clock: &dyn Clock) ->
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reports the migrator's steps: a spinner with the current step on a terminal, one log line per step otherwise.
+struct StepReporter(Option<ProgressBar>);
+
+impl StepReporter {
+    fn report(&self, step: &str) {
+        match &self.0 {
+            Some(bar) => bar.set_message(step.to_owned()),
+            None => eprintln!("{} migrate: {step}", format_instant(chrono::Utc::now())),
+        }
+    }
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn step_reporter() -> StepReporter {
+    if !std::io::stderr().is_terminal() {
+        return StepReporter(None);
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {wide_msg}").expect("template"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    StepReporter(Some(bar))
+}
+
 fn migrate(cli: &Cli, data: &Path, args: &MigrateArgs, clock: &dyn Clock) -> Outcome {
     use crate::legacy::run::{self, Mode};
     let data = std::path::absolute(data).map_err(|e| Failure(format!("{}: {e}", data.display())))?;
@@ -589,8 +616,11 @@ fn migrate(cli: &Cli, data: &Path, args: &MigrateArgs, clock: &dyn Clock) -> Out
         accept_unknown_columns: args.accept_unknown_columns,
         strict_only: false,
     };
+    let bar = step_reporter();
+    let progress = |step: &str| bar.report(step);
     if mode == Mode::Migrate {
-        let report = crate::legacy::switch::migrate(&data, &options, now)?;
+        let report = crate::legacy::switch::migrate(&data, &options, now, &progress)?;
+        bar.finish();
         print(cli.json, &report, || report.summary());
         return Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
@@ -598,7 +628,8 @@ fn migrate(cli: &Cli, data: &Path, args: &MigrateArgs, clock: &dyn Clock) -> Out
     let lock_file = data.join(".lock");
     let _lock = if lock_file.exists() { Some(DataDir::new(&data).lock()?) } else { None };
     let work = args.work_dir.clone().unwrap_or_else(|| crate::legacy::default_work_dir(&data, &t0));
-    let mut report = run::run(&data, mode, &options, &work, now)?;
+    let mut report = run::run(&data, mode, &options, &work, now, &progress)?;
+    bar.finish();
     let stamp = backup::dir_stamp(now);
     let report_dir = args.report_dir.clone().unwrap_or_else(|| {
         let kind = if mode == Mode::VerifyOnly { "verify-only" } else { "dry-run" };

@@ -42,9 +42,13 @@ fn migrate_production(c: &mut Criterion) {
                 dir
             },
             |dir| {
-                let report =
-                    trader::legacy::switch::migrate(&dir.path().join("data"), &options, parse_instant(t0).unwrap())
-                        .unwrap();
+                let report = trader::legacy::switch::migrate(
+                    &dir.path().join("data"),
+                    &options,
+                    parse_instant(t0).unwrap(),
+                    &trader::legacy::quiet,
+                )
+                .unwrap();
                 assert!(report.ok(), "{}", report.summary());
                 dir
             },

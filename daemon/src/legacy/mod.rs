@@ -21,6 +21,12 @@ use crate::store::{DbName, OpenMode, Store, StoreError};
 use mapping::{Dest, NotMigrated, Options, Plan, Problem};
 use source::{LegacyFile, Sources};
 
+/// Where the migrator reports its steps: a progress bar on a terminal, plain log lines otherwise.
+pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
+
+/// A progress reporter that says nothing.
+pub fn quiet(_: &str) {}
+
 /// The eight databases a plan is written into: in memory (to validate) or staged files.
 pub struct Targets {
     conns: Vec<Connection>,
@@ -97,7 +103,7 @@ pub struct Applied {
 
 /// Writes a plan, one transaction per destination table, in the order universe … cache. A row SQLite refuses
 /// (a CHECK, UNIQUE or NOT NULL of the real schema) is a rejection: blocking for a strict destination.
-pub fn apply(plan: &Plan, targets: &Targets, t0: &str) -> Result<Applied, StoreError> {
+pub fn apply(plan: &Plan, targets: &Targets, t0: &str, progress: Progress<'_>) -> Result<Applied, StoreError> {
     // Seeded rows carry T0, so that the verification can expect them exactly.
     targets
         .conn(DbName::Satellites)
@@ -105,6 +111,7 @@ pub fn apply(plan: &Plan, targets: &Targets, t0: &str) -> Result<Applied, StoreE
         .map_err(|e| StoreError::from_sqlite(Path::new("satellites.db"), "seeding", e))?;
     let mut applied = Applied::default();
     for (dest, rows) in &plan.rows {
+        progress(&format!("writing {}.{} ({} rows)", dest.db, dest.table, rows.len()));
         let conn = targets.conn(dest.db);
         let tx = conn.unchecked_transaction().map_err(sql_err(dest))?;
         let mut inserted = 0;
@@ -233,7 +240,7 @@ pub fn expected(from: &Path, work: &Path, options: &Options) -> Result<Targets, 
     source::copy_files(from, &copies, &files)?;
     let again = analyze_copies(&copies, files, options, false)?;
     let memory = Targets::in_memory()?;
-    apply(&again.plan, &memory, &options.t0)?;
+    apply(&again.plan, &memory, &options.t0, &quiet)?;
     drop(again);
     std::fs::remove_dir_all(&copies).map_err(|source| StoreError::Io { path: copies.clone(), source })?;
     Ok(memory)

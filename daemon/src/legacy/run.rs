@@ -211,6 +211,7 @@ pub fn run(
     options: &Options,
     work: &Path,
     now: Instant,
+    progress: super::Progress<'_>,
 ) -> Result<MigrationReport, StoreError> {
     let (state, _) = state_of(data)?;
     let mut report = MigrationReport::new(mode, data, &options.t0, state);
@@ -242,7 +243,7 @@ pub fn run(
         return Err(StoreError::invalid(work.display().to_string(), "the work directory already exists"));
     }
     create_private_dir(work)?;
-    let result = run_in(data, mode, options, work, now, &mut report);
+    let result = run_in(data, mode, options, work, now, &mut report, progress);
     let removed = std::fs::remove_dir_all(work);
     result?;
     removed.map_err(|source| StoreError::Io { path: work.to_owned(), source })?;
@@ -274,7 +275,9 @@ fn run_in(
     work: &Path,
     _now: Instant,
     report: &mut MigrationReport,
+    progress: super::Progress<'_>,
 ) -> Result<(), StoreError> {
+    progress("copying and reading the legacy files");
     let analysis = analyze(data, work, options)?;
     let plan = &analysis.plan;
     report.sources = analysis
@@ -301,7 +304,7 @@ fn run_in(
     // The build and the verification's independent pass run side by side (one core each).
     let (applied, expected) = std::thread::scope(|scope| {
         let verifier = scope.spawn(|| super::expected(data, work, options));
-        let applied = apply(plan, &targets, &options.t0);
+        let applied = apply(plan, &targets, &options.t0, progress);
         (applied, verifier.join().expect("the verification thread panicked"))
     });
     let (applied, expected) = (applied?, expected?);

@@ -77,9 +77,17 @@ fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<(), Sto
 }
 
 /// Phase 2: every legacy file through the online backup API into `B`, self-contained and checked.
-fn backup(data: &Path, files: &[LegacyFile], dir: &Path, run_id: &str, t0: &str) -> Result<BackupManifest, StoreError> {
+fn backup(
+    data: &Path,
+    files: &[LegacyFile],
+    dir: &Path,
+    run_id: &str,
+    t0: &str,
+    progress: super::Progress<'_>,
+) -> Result<BackupManifest, StoreError> {
     let mut out = Vec::new();
-    for f in files {
+    for (n, f) in files.iter().enumerate() {
+        progress(&format!("backup {}/{}: {}", n + 1, files.len(), f.path));
         let original = data.join(&f.path);
         let target = dir.join(&f.path);
         create_private_dir(target.parent().expect("a parent"))?;
@@ -219,7 +227,12 @@ fn remove_stale_staging(data: &Path) -> Result<(), StoreError> {
 }
 
 /// The real run (legacy-layout.md §9.5).
-pub fn migrate(data: &Path, options: &Options, now: Instant) -> Result<MigrationReport, StoreError> {
+pub fn migrate(
+    data: &Path,
+    options: &Options,
+    now: Instant,
+    progress: super::Progress<'_>,
+) -> Result<MigrationReport, StoreError> {
     let (state, files) = state_of(data)?;
     if state == State::Interrupted {
         let path = data.join(MIGRATION_JOURNAL);
@@ -232,6 +245,7 @@ pub fn migrate(data: &Path, options: &Options, now: Instant) -> Result<Migration
         return Ok(report);
     }
     // Preflight: the blocking checks on copies in a work directory, before anything is written in D.
+    progress("preflight: checking the legacy files on copies");
     let mut report = preflight(data, options, state)?;
     if state != State::Legacy || !report.blocking.is_empty() {
         report.outcome = match state {
@@ -259,7 +273,8 @@ pub fn migrate(data: &Path, options: &Options, now: Instant) -> Result<Migration
     let stamp = dir_stamp(now);
     let backup_dir = DataDir::new(data).backups().join(format!("migration_{stamp}"));
     create_private_dir(&backup_dir)?;
-    backup(data, &files, &backup_dir, &report.run_id, &options.t0)?;
+    progress("backing up the legacy files");
+    backup(data, &files, &backup_dir, &report.run_id, &options.t0, progress)?;
     abort_at("after-backup");
 
     let staging = data.join(format!(".migration-staging-{stamp}"));
@@ -273,7 +288,7 @@ pub fn migrate(data: &Path, options: &Options, now: Instant) -> Result<Migration
             let plan = super::mapping::plan(&sources, options);
             drop(sources);
             let targets = Targets::staged(&staging)?;
-            let applied = apply(&plan, &targets, &options.t0)?;
+            let applied = apply(&plan, &targets, &options.t0, progress)?;
             abort_at("after-build");
             Ok::<_, StoreError>((plan, applied, targets))
         })();
@@ -323,6 +338,7 @@ pub fn migrate(data: &Path, options: &Options, now: Instant) -> Result<Migration
         steps: plan_moves(data, &files, &staging, &archive),
     };
     write_json_atomically(&data.join(MIGRATION_JOURNAL), &journal)?;
+    progress("switch-over");
     run_journal(data, &mut journal)?;
     finish(data, &journal)?;
     report.destinations = checks;
@@ -354,7 +370,7 @@ fn preflight(data: &Path, options: &Options, state: State) -> Result<MigrationRe
     let strict = Options { strict_only: true, ..options.clone() };
     let checked = (|| {
         let analysis = super::analyze(data, &work, &strict)?;
-        let applied = apply(&analysis.plan, &Targets::in_memory()?, &options.t0)?;
+        let applied = apply(&analysis.plan, &Targets::in_memory()?, &options.t0, &super::quiet)?;
         Ok::<_, StoreError>((analysis, applied))
     })();
     let removed = fs::remove_dir_all(&work);
