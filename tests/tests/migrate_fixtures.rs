@@ -318,3 +318,52 @@ fn a_production_size_directory_migrates_and_verifies() {
     assert_eq!(destination(&report, "cash_flows")["actual_rows"], 5000);
     assert!(report["history_files"].as_array().unwrap().iter().all(|h| h["resolution"] != "unresolved"));
 }
+
+#[test]
+fn traces_of_the_original_8_database_build_are_archived_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(mut b) = Builder::new(&tmp.path().join("data"), Lineage::Upgrade) else { return };
+    minimal(&mut b);
+    b.exec("ledger.db", "CREATE TABLE orders (client_order_id TEXT PRIMARY KEY)");
+    b.exec("satellites.db", "ALTER TABLE buckets ADD COLUMN agent_id TEXT");
+    let data = b.finish();
+    // An empty universe.db left by the original (application_id 0).
+    rusqlite::Connection::open(data.join("universe.db"))
+        .unwrap()
+        .execute_batch("CREATE TABLE securities (symbol TEXT)")
+        .unwrap();
+
+    let (ok, report) = dry_run(&data, &[]);
+    assert!(ok, "{}", report["blocking"]);
+    let warnings: Vec<&str> =
+        report["warnings"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
+    for code in ["GO_ERA_EMPTY_FILE", "GO_ERA_START_DETECTED", "EXTRA_EMPTY_TABLE"] {
+        assert!(warnings.contains(&code), "{code} missing from {warnings:?}");
+    }
+    let out = trader(&["migrate", "--data", data.to_str().unwrap(), "--now", "2026-01-10T00:00:00Z"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(trader::legacy::source::is_new_format(&data.join("universe.db")));
+    let archive = std::fs::read_dir(data.join("archive")).unwrap().flatten().next().unwrap().path();
+    assert!(archive.join("universe.db").is_file(), "the Go-era file was not archived");
+}
+
+#[test]
+fn a_legacy_file_held_open_by_another_process_refuses_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(mut b) = Builder::new(&tmp.path().join("data"), Lineage::Upgrade) else { return };
+    minimal(&mut b);
+    let data = b.finish();
+    let mut holder = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec 3< '{}'; sleep 30", data.join("config.db").display()))
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (ok, report) = dry_run(&data, &[]);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert!(!ok);
+    let problem = &report["blocking"][0];
+    assert_eq!(problem["code"], "FILES_IN_USE");
+    assert!(problem["detail"].as_str().unwrap().contains("config.db"), "{problem}");
+}

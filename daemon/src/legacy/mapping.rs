@@ -836,11 +836,26 @@ pub fn plan(sources: &Sources, options: &Options) -> Plan {
 }
 
 /// Unknown tables (§5.3), ephemeral caches and `schema_version` rows (§7.9).
+/// Tables the original's 8-database build created in every file (legacy-layout.md §5.4).
+fn is_new_schema_table(table: &str) -> bool {
+    DbName::ALL.iter().any(|n| n.spec().tables.contains(&table))
+}
+
 fn check_tables(m: &mut Mapper<'_>) {
     let files: Vec<String> = m.sources.files().cloned().collect();
+    let mut go_era = false;
     for file in files {
         let known = known_tables(&file);
-        for (table, rows) in m.sources.tables(&file) {
+        let tables = m.sources.tables(&file);
+        if super::source::GO_ERA_FILES.contains(&file.as_str()) {
+            let rows: i64 = tables.iter().map(|(_, n)| n).sum();
+            go_era = true;
+            if rows == 0 {
+                m.plan.warnings.push(problem("GO_ERA_EMPTY_FILE", &file, None, None, "no rows in any table; archived"));
+                continue;
+            }
+        }
+        for (table, rows) in tables {
             if table == "schema_version" {
                 m.by_design(&file, "schema_version", "SCHEMA_VERSION");
             } else if ["cache_entries", "yahoo_cache", "recommendation_cache", "analytics_cache"]
@@ -852,6 +867,7 @@ fn check_tables(m: &mut Mapper<'_>) {
                 m.by_design(&file, &table, "DEAD_TABLE");
             } else if !known.contains(&table.as_str()) {
                 if rows == 0 {
+                    go_era |= is_new_schema_table(&table);
                     m.plan.warnings.push(problem("EXTRA_EMPTY_TABLE", &file, Some(&table), None, "no rows; ignored"));
                 } else {
                     m.plan.blocking.push(problem(
@@ -865,6 +881,23 @@ fn check_tables(m: &mut Mapper<'_>) {
             }
         }
     }
+    if go_era || m.sources.conn("satellites.db").is_some_and(|c| has_column(c, "buckets", "agent_id")) {
+        m.plan.warnings.push(problem(
+            "GO_ERA_START_DETECTED",
+            "satellites.db",
+            Some("bucket_balances"),
+            None,
+            "the original's 8-database build ran here: bucket balances may have been reset at each start; \
+             compare them with the broker after migration",
+        ));
+    }
+}
+
+fn has_column(conn: &rusqlite::Connection, table: &str, column: &str) -> bool {
+    conn.query_row("SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2", [table, column], |r| {
+        r.get::<_, i64>(0)
+    })
+    .is_ok_and(|n| n > 0)
 }
 
 const SECURITY_SHAPE: Shape = Shape {

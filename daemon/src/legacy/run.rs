@@ -71,6 +71,60 @@ pub(crate) fn fingerprint(data: &Path) -> BTreeMap<String, String> {
     out
 }
 
+/// Processes other than this one with a file under `data` open (the legacy programs take no lock of ours).
+pub fn open_by_others(data: &Path) -> Vec<String> {
+    let root = std::fs::canonicalize(data).unwrap_or_else(|_| data.to_owned());
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return found };
+    for proc in procs.flatten() {
+        let pid = proc.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(proc.path().join("fd")) else { continue };
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path())
+                && target.starts_with(&root)
+            {
+                found.push(format!("pid {pid}: {}", target.display()));
+            }
+        }
+    }
+    found
+}
+
+/// The preconditions of §9.2 that the lock cannot express: no other process has a file of `data` open, and the
+/// filesystem of `space_on` has room for twice the legacy files plus 64 MiB.
+pub fn preconditions(data: &Path, space_on: &Path, files: &[LegacyFile]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let open = open_by_others(data);
+    if !open.is_empty() {
+        problems.push(Problem {
+            code: "FILES_IN_USE".into(),
+            file: data.display().to_string(),
+            table: None,
+            column: None,
+            detail: format!("stop these first: {}", open.join("; ")),
+        });
+    }
+    let legacy: u64 = files.iter().map(|f| f.bytes + f.wal_bytes).sum();
+    let needed = 2 * legacy + 64 * 1024 * 1024;
+    let probe = space_on.ancestors().find(|p| p.exists()).unwrap_or(space_on);
+    if let Ok(stat) = rustix::fs::statvfs(probe)
+        && stat.f_bavail * stat.f_frsize < needed
+    {
+        problems.push(Problem {
+            code: "NOT_ENOUGH_SPACE".into(),
+            file: probe.display().to_string(),
+            table: None,
+            column: None,
+            detail: format!("{} bytes free, {needed} needed", stat.f_bavail * stat.f_frsize),
+        });
+    }
+    problems
+}
+
 /// The report of a run (legacy-layout.md §9.9).
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrationReport {
@@ -213,8 +267,16 @@ pub fn run(
     now: Instant,
     progress: super::Progress<'_>,
 ) -> Result<MigrationReport, StoreError> {
-    let (state, _) = state_of(data)?;
+    let (state, files) = state_of(data)?;
     let mut report = MigrationReport::new(mode, data, &options.t0, state);
+    if state == State::Legacy {
+        let problems = preconditions(data, work, &files);
+        if !problems.is_empty() {
+            report.blocking = problems;
+            report.outcome = "refused".into();
+            return Ok(report);
+        }
+    }
     match state {
         State::Legacy => {}
         State::Migrated => {

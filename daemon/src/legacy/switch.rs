@@ -364,6 +364,11 @@ fn preflight(data: &Path, options: &Options, state: State) -> Result<MigrationRe
     if state != State::Legacy {
         return Ok(report);
     }
+    let files = super::source::discover(data)?;
+    report.blocking.extend(super::run::preconditions(data, data, &files));
+    if !report.blocking.is_empty() {
+        return Ok(report);
+    }
     let before = super::run::fingerprint(data);
     let work = super::default_work_dir(data, &options.t0);
     create_private_dir(&work)?;
