@@ -168,6 +168,10 @@ pub struct MigrateArgs {
     /// Accept columns the migrator does not know even when they hold data (their values stay in the archive).
     #[arg(long)]
     pub accept_unknown_columns: bool,
+    /// The broker credentials file that legacy `tradernet_api_key`/`tradernet_api_secret` settings move into
+    /// (the configuration key `credentials_file`; an empty value means systemd credentials only).
+    #[arg(long, value_name = "FILE", default_value = "/etc/trader/credentials.toml")]
+    pub credentials_file: String,
     /// Where copies and staging go (default: a new directory beside the data directory, removed at the end).
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
@@ -614,6 +618,7 @@ fn migrate(cli: &Cli, data: &Path, args: &MigrateArgs, clock: &dyn Clock) -> Out
     let options = crate::legacy::mapping::Options {
         t0: t0.clone(),
         accept_unknown_columns: args.accept_unknown_columns,
+        credentials_file: Some(PathBuf::from(&args.credentials_file)).filter(|p| !p.as_os_str().is_empty()),
         strict_only: false,
     };
     let bar = step_reporter();

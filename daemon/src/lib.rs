@@ -4,6 +4,7 @@
 //! the store (eight SQLite databases), demo data, and the command-line interface.
 
 pub mod cli;
+pub mod credentials;
 pub mod demo;
 pub mod legacy;
 pub mod store;

@@ -29,7 +29,7 @@ fn migrate_production(c: &mut Criterion) {
     let daily = production(&mut b);
     let legacy = b.finish();
     let t0 = "2026-01-10T00:00:00Z";
-    let options = Options { t0: t0.into(), accept_unknown_columns: false, strict_only: false };
+    let options = Options { t0: t0.into(), accept_unknown_columns: false, credentials_file: None, strict_only: false };
     let mut group = c.benchmark_group("migrate");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(40));

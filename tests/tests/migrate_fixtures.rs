@@ -367,3 +367,67 @@ fn a_legacy_file_held_open_by_another_process_refuses_the_run() {
     assert_eq!(problem["code"], "FILES_IN_USE");
     assert!(problem["detail"].as_str().unwrap().contains("config.db"), "{problem}");
 }
+
+#[test]
+fn broker_credentials_move_to_their_file_and_are_never_printed() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(mut b) = Builder::new(&tmp.path().join("data"), Lineage::Upgrade) else { return };
+    minimal(&mut b);
+    for (key, value) in [
+        ("tradernet_api_key", "KEY-SECRET-1"),
+        ("tradernet_api_secret", "SECRET-SECRET-2"),
+        ("yahoo_api_token", "TOKEN-3"),
+    ] {
+        b.insert(
+            "config.db",
+            "settings",
+            &[("key", t(key)), ("value", t(value)), ("updated_at", t("2025-12-24 16:16:23"))],
+        );
+    }
+    let data = b.finish();
+    let secrets = ["KEY-SECRET-1", "SECRET-SECRET-2", "TOKEN-3"];
+    let credentials = tmp.path().join("etc/credentials.toml");
+
+    let unset = trader(&["migrate", "--dry-run", "--data", data.to_str().unwrap(), "--credentials-file", ""]);
+    assert_eq!(unset.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unset.stdout).contains("CREDENTIALS_FILE_UNSET"));
+
+    let out = trader(&[
+        "migrate",
+        "--json",
+        "--data",
+        data.to_str().unwrap(),
+        "--credentials-file",
+        credentials.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut written = String::new();
+    for entry in std::fs::read_dir(report["report_dir"].as_str().unwrap()).unwrap().flatten() {
+        if entry.path().is_file() && entry.file_name() != "manifest.json" {
+            written.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    for secret in secrets {
+        assert!(!printed.contains(secret) && !written.contains(secret), "{secret} was printed or written to a report");
+    }
+    let codes = drops(&report);
+    assert_eq!((codes.get("CREDENTIAL_MOVED"), codes.get("CREDENTIAL_DROPPED")), (Some(&2), Some(&1)));
+    let file = std::fs::read_to_string(&credentials).unwrap();
+    assert!(
+        file.contains("[tradernet]")
+            && file.contains("KEY-SECRET-1")
+            && file.contains("SECRET-SECRET-2")
+            && !file.contains("TOKEN-3")
+    );
+    assert_eq!(std::fs::metadata(&credentials).unwrap().permissions().mode() & 0o777, 0o600);
+    let config = rusqlite::Connection::open(data.join("config.db")).unwrap();
+    let leaked: i64 = config
+        .query_row("SELECT count(*) FROM settings WHERE value LIKE '%SECRET%' OR value LIKE '%TOKEN%'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(leaked, 0, "a credential landed in config.db");
+}

@@ -94,6 +94,9 @@ pub struct Options {
     /// `T0`, the run's start instant (`YYYY-MM-DDTHH:MM:SSZ`).
     pub t0: String,
     pub accept_unknown_columns: bool,
+    /// The credentials file that legacy broker credentials move into (configuration key `credentials_file`);
+    /// `None` = systemd credentials only.
+    pub credentials_file: Option<std::path::PathBuf>,
     /// Preflight of a real run: convert only the `[strict]` destinations (whose rejections block); the lenient
     /// ones are still read and shape-checked.
     pub strict_only: bool,

@@ -125,6 +125,37 @@ pub fn preconditions(data: &Path, space_on: &Path, files: &[LegacyFile]) -> Vec<
     problems
 }
 
+/// The blocking problems of moving legacy broker credentials (legacy-layout.md §7.2), without writing anything.
+pub fn credential_problems(credentials: &BTreeMap<String, String>, options: &Options, data: &Path) -> Vec<Problem> {
+    use std::os::unix::fs::MetadataExt;
+    let wanted: BTreeMap<String, String> = credentials
+        .iter()
+        .filter(|(k, _)| crate::credentials::KEYS.iter().any(|(_, legacy)| legacy == k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let problem = |code: &str, detail: String| Problem {
+        code: code.into(),
+        file: "config.db".into(),
+        table: Some("settings".into()),
+        column: None,
+        detail,
+    };
+    let Some(path) = &options.credentials_file else {
+        return vec![problem(
+            "CREDENTIALS_FILE_UNSET",
+            "legacy broker credentials need a credentials file; set --credentials-file (configuration key credentials_file)".into(),
+        )];
+    };
+    let owner = std::fs::metadata(data).map(|m| m.uid()).unwrap_or(0);
+    match crate::credentials::plan(path, owner, &wanted) {
+        Ok(_) => Vec::new(),
+        Err(conflict) => vec![problem("CREDENTIALS_FILE_CONFLICT", conflict.to_string())],
+    }
+}
+
 /// The report of a run (legacy-layout.md §9.9).
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrationReport {
@@ -356,6 +387,7 @@ fn run_in(
     report.conversions = plan.counters.0.clone();
     report.id_remaps = plan.id_remaps.clone();
     report.credentials_to_move = plan.credentials.keys().cloned().collect();
+    report.blocking.extend(credential_problems(&plan.credentials, options, data));
 
     // The build: into memory for verify-only, into staged files for a dry run.
     let staging = work.join("staging");

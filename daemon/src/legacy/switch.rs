@@ -246,7 +246,8 @@ pub fn migrate(
     }
     // Preflight: the blocking checks on copies in a work directory, before anything is written in D.
     progress("preflight: checking the legacy files on copies");
-    let mut report = preflight(data, options, state)?;
+    let mut credentials = std::collections::BTreeMap::new();
+    let mut report = preflight(data, options, state, &mut credentials)?;
     if state != State::Legacy || !report.blocking.is_empty() {
         report.outcome = match state {
             State::Migrated => "already_migrated",
@@ -255,17 +256,6 @@ pub fn migrate(
             _ => "refused",
         }
         .into();
-        return Ok(report);
-    }
-    if !report.credentials_to_move.is_empty() {
-        report.outcome = "failed".into();
-        report.blocking.push(Problem {
-            code: "CREDENTIALS_FILE_UNSET".into(),
-            file: "config.db".into(),
-            table: Some("settings".into()),
-            column: None,
-            detail: "broker credentials need the configuration key `credentials_file`".into(),
-        });
         return Ok(report);
     }
     let _lock = DataDir::new(data).lock()?;
@@ -326,6 +316,25 @@ pub fn migrate(
         return Ok(report);
     }
     abort_at("after-verify");
+    // Verification passed: the credentials move into their file before the switch-over.
+    if let Some(path) = &options.credentials_file
+        && !credentials.is_empty()
+    {
+        use std::os::unix::fs::MetadataExt;
+        let owner = fs::metadata(data).map(|m| m.uid()).unwrap_or(0);
+        if let Err(conflict) = crate::credentials::merge(path, owner, &credentials) {
+            let _ = fs::remove_dir_all(&staging);
+            report.outcome = "failed".into();
+            report.blocking.push(Problem {
+                code: "CREDENTIALS_FILE_CONFLICT".into(),
+                file: "config.db".into(),
+                table: Some("settings".into()),
+                column: None,
+                detail: conflict.to_string(),
+            });
+            return Ok(report);
+        }
+    }
 
     let archive = DataDir::new(data).archive().join(format!("legacy_{stamp}"));
     let mut journal = Journal {
@@ -350,7 +359,12 @@ pub fn migrate(
 
 /// Phase 1: the blocking checks of verify-only on byte copies in a work directory beside `D` (only the strict
 /// destinations are converted); `D` must be byte-identical afterwards.
-fn preflight(data: &Path, options: &Options, state: State) -> Result<MigrationReport, StoreError> {
+fn preflight(
+    data: &Path,
+    options: &Options,
+    state: State,
+    credentials: &mut std::collections::BTreeMap<String, String>,
+) -> Result<MigrationReport, StoreError> {
     let mut report = MigrationReport::new(Mode::Migrate, data, &options.t0, state);
     if state == State::Mixed {
         report.blocking.push(Problem {
@@ -393,6 +407,8 @@ fn preflight(data: &Path, options: &Options, state: State) -> Result<MigrationRe
     report.blocking = analysis.plan.blocking.clone();
     report.blocking.extend(applied.blocking);
     report.credentials_to_move = analysis.plan.credentials.keys().cloned().collect();
+    report.blocking.extend(super::run::credential_problems(&analysis.plan.credentials, options, data));
+    credentials.clone_from(&analysis.plan.credentials);
     if super::run::fingerprint(data) != before {
         report.blocking.push(Problem {
             code: "DATA_DIR_CHANGED".into(),
