@@ -3,25 +3,12 @@
 //! (target < 3 s) — and the history throughput it implies (target ≥ 500,000 rows/s).
 //! Run with `cargo bench -p system-tests --bench migrate` (needs ../shared/fixtures/legacy-schema).
 
-use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use system_tests::legacy_fixture::{Builder, Lineage, production};
 use trader::legacy::mapping::Options;
 use trader::store::values::parse_instant;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 fn migrate_production(c: &mut Criterion) {
     let fixture = tempfile::tempdir().unwrap();
@@ -38,7 +25,7 @@ fn migrate_production(c: &mut Criterion) {
         bench.iter_batched(
             || {
                 let dir = tempfile::tempdir().unwrap();
-                copy_dir(&legacy, &dir.path().join("data"));
+                system_tests::copy_tree(&legacy, &dir.path().join("data"));
                 dir
             },
             |dir| {

@@ -98,3 +98,31 @@ pub fn file_hashes(dir: &Path) -> Vec<(String, String)> {
     out.sort();
     out
 }
+
+/// `../shared/fixtures/legacy-sample`, if present (a user's fresh clone has no `../shared`).
+pub fn legacy_sample() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/legacy-sample");
+    if path.is_dir() {
+        Some(path)
+    } else {
+        eprintln!("NOTICE: {} is absent; skipping a test of the legacy sample", path.display());
+        None
+    }
+}
+
+/// Copies a directory tree, making the copies writable (the shared fixtures are read-only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+            let mut perms = std::fs::metadata(&target).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perms.set_readonly(false);
+            std::fs::set_permissions(&target, perms).unwrap();
+        }
+    }
+}

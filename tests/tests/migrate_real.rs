@@ -1,37 +1,13 @@
 //! The real migration of the legacy sample: idempotence, rollback to the byte, and convergence after a SIGKILL-
 //! like abort at every phase boundary and inside the switch-over.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use system_tests::{content_digest, describe, file_hashes, trader, trader_bin};
 
 const NEW: [&str; 8] = ["universe", "config", "ledger", "portfolio", "satellites", "agents", "history", "cache"];
 const NOW: &str = "2026-01-10T00:00:00Z";
-
-fn sample() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/legacy-sample");
-    path.is_dir().then_some(path).or_else(|| {
-        eprintln!("NOTICE: the legacy sample is absent; skipping");
-        None
-    })
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-            let mut perms = std::fs::metadata(&target).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            perms.set_readonly(false);
-            std::fs::set_permissions(&target, perms).unwrap();
-        }
-    }
-}
 
 fn migrate(data: &Path, abort_at: Option<&str>) -> std::process::Output {
     let mut cmd = Command::new(trader_bin());
@@ -68,10 +44,10 @@ fn legacy_digests(data: &Path, names: &[String]) -> Vec<String> {
 
 #[test]
 fn migrate_is_idempotent_and_rollback_restores_the_legacy_files() {
-    let Some(sample) = sample() else { return };
+    let Some(sample) = system_tests::legacy_sample() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    copy_dir(&sample, &data);
+    system_tests::copy_tree(&sample, &data);
     let out = migrate(&data, None);
     assert!(out.status.success(), "{}", describe(&out));
     assert!(data.join("MIGRATED_FROM_LEGACY.json").is_file());
@@ -113,10 +89,10 @@ fn migrate_is_idempotent_and_rollback_restores_the_legacy_files() {
 
 #[test]
 fn an_interrupted_migration_converges_to_the_uninterrupted_result() {
-    let Some(sample) = sample() else { return };
+    let Some(sample) = system_tests::legacy_sample() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let reference = tmp.path().join("reference");
-    copy_dir(&sample, &reference);
+    system_tests::copy_tree(&sample, &reference);
     assert!(migrate(&reference, None).status.success());
     let expected = new_digests(&reference);
     let legacy_names: Vec<String> =
@@ -125,7 +101,7 @@ fn an_interrupted_migration_converges_to_the_uninterrupted_result() {
 
     for point in ["after-backup", "after-build", "after-verify", "move-1", "move-9", "move-18"] {
         let data = tmp.path().join(point);
-        copy_dir(&sample, &data);
+        system_tests::copy_tree(&sample, &data);
         let crashed = migrate(&data, Some(point));
         assert!(!crashed.status.success(), "{point}: the hook did not abort: {}", describe(&crashed));
         assert_eq!(legacy_digests(&data, &legacy_names), original_legacy, "{point}: a legacy file was modified");

@@ -2,39 +2,12 @@
 //! legacy-layout.md §8, checked against an independent recomputation from the legacy files.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use rusqlite::Connection;
 use rust_decimal::Decimal;
 use system_tests::{describe, file_hashes, trader};
-
-fn sample() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/legacy-sample");
-    if path.is_dir() {
-        Some(path)
-    } else {
-        eprintln!("NOTICE: {} is absent; skipping the legacy sample test", path.display());
-        None
-    }
-}
-
-/// Copies the sample (read-only in ../shared) into a writable temp dir.
-fn copy_sample(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_sample(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-            let mut perms = std::fs::metadata(&target).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            perms.set_readonly(false);
-            std::fs::set_permissions(&target, perms).unwrap();
-        }
-    }
-}
 
 /// Counts and REAL sums read straight from a legacy file, with no code of the migrator.
 fn legacy(dir: &Path, file: &str) -> Connection {
@@ -54,10 +27,10 @@ fn exact_sum(conn: &Connection, sql: &str) -> Decimal {
 
 #[test]
 fn the_legacy_sample_migrates_with_the_documented_numbers() {
-    let Some(sample) = sample() else { return };
+    let Some(sample) = system_tests::legacy_sample() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    copy_sample(&sample, &data);
+    system_tests::copy_tree(&sample, &data);
     let before = file_hashes(&data);
     let reports = tmp.path().join("reports");
     let out = trader(&[
@@ -187,10 +160,10 @@ fn the_legacy_sample_migrates_with_the_documented_numbers() {
 /// Runs `trader migrate <mode>` on a damaged copy of the sample and checks the refusal: exit 1, the problem named,
 /// the data directory byte-identical, the work directory gone.
 fn refused(damage: impl Fn(&Path), mode: &str, extra: &[&str], expect: &[&str]) -> serde_json::Value {
-    let sample = sample().expect("checked by the caller");
+    let sample = system_tests::legacy_sample().expect("checked by the caller");
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    copy_sample(&sample, &data);
+    system_tests::copy_tree(&sample, &data);
     damage(&data);
     let before = file_hashes(&data);
     let work = tmp.path().join("work");
@@ -212,7 +185,7 @@ fn refused(damage: impl Fn(&Path), mode: &str, extra: &[&str], expect: &[&str]) 
 
 #[test]
 fn a_corrupt_legacy_file_is_blocking_and_named() {
-    if sample().is_none() {
+    if system_tests::legacy_sample().is_none() {
         return;
     }
     let report = refused(
@@ -226,7 +199,7 @@ fn a_corrupt_legacy_file_is_blocking_and_named() {
 
 #[test]
 fn a_missing_mandatory_file_is_blocking() {
-    if sample().is_none() {
+    if system_tests::legacy_sample().is_none() {
         return;
     }
     refused(
@@ -239,7 +212,7 @@ fn a_missing_mandatory_file_is_blocking() {
 
 #[test]
 fn an_unrecognised_shape_names_file_table_and_column() {
-    if sample().is_none() {
+    if system_tests::legacy_sample().is_none() {
         return;
     }
     let damage = |d: &Path| {
@@ -255,7 +228,7 @@ fn an_unrecognised_shape_names_file_table_and_column() {
 
 #[test]
 fn an_unknown_column_with_data_blocks_unless_accepted() {
-    let Some(sample) = sample() else { return };
+    let Some(sample) = system_tests::legacy_sample() else { return };
     let damage = |d: &Path| {
         legacy(d, "state.db")
             .execute_batch("ALTER TABLE positions ADD COLUMN note TEXT; UPDATE positions SET note = 'mine'")
@@ -267,7 +240,7 @@ fn an_unknown_column_with_data_blocks_unless_accepted() {
 
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    copy_sample(&sample, &data);
+    system_tests::copy_tree(&sample, &data);
     damage(&data);
     let reports = tmp.path().join("reports");
     let out = trader(&[

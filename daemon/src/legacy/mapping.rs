@@ -164,10 +164,20 @@ fn key_of(rec: &Record<'_>, columns: &[&str]) -> String {
         .join("|")
 }
 
-const SECURITIES: Dest = Dest {
-    db: DbName::Universe,
-    table: "securities",
-    columns: &[
+/// `[strict]`: a rejected row blocks the migration.
+const STRICT: bool = true;
+/// `[lenient]`: a rejected row is a documented drop; the daemon rebuilds the data.
+const LENIENT: bool = false;
+
+const fn dest(db: DbName, table: &'static str, strict: bool, columns: &'static [&'static str]) -> Dest {
+    Dest { db, table, columns, strict, upsert_on: None }
+}
+
+const SECURITIES: Dest = dest(
+    DbName::Universe,
+    "securities",
+    STRICT,
+    &[
         "symbol",
         "yahoo_symbol",
         "isin",
@@ -189,41 +199,23 @@ const SECURITIES: Dest = Dest {
         "created_at",
         "updated_at",
     ],
-    strict: true,
-    upsert_on: None,
-};
-const COUNTRY_GROUPS: Dest = Dest {
-    db: DbName::Universe,
-    table: "country_groups",
-    columns: &["group_name", "country_name", "created_at", "updated_at"],
-    strict: true,
-    upsert_on: None,
-};
-const INDUSTRY_GROUPS: Dest = Dest {
-    db: DbName::Universe,
-    table: "industry_groups",
-    columns: &["group_name", "industry_name", "created_at", "updated_at"],
-    strict: true,
-    upsert_on: None,
-};
-const SETTINGS: Dest = Dest {
-    db: DbName::Config,
-    table: "settings",
-    columns: &["key", "value", "description", "updated_at"],
-    strict: true,
-    upsert_on: None,
-};
-const ALLOCATION_TARGETS: Dest = Dest {
-    db: DbName::Config,
-    table: "allocation_targets",
-    columns: &["id", "type", "name", "target_pct", "created_at", "updated_at"],
-    strict: true,
-    upsert_on: None,
-};
-const TRADES: Dest = Dest {
-    db: DbName::Ledger,
-    table: "trades",
-    columns: &[
+);
+const COUNTRY_GROUPS: Dest =
+    dest(DbName::Universe, "country_groups", STRICT, &["group_name", "country_name", "created_at", "updated_at"]);
+const INDUSTRY_GROUPS: Dest =
+    dest(DbName::Universe, "industry_groups", STRICT, &["group_name", "industry_name", "created_at", "updated_at"]);
+const SETTINGS: Dest = dest(DbName::Config, "settings", STRICT, &["key", "value", "description", "updated_at"]);
+const ALLOCATION_TARGETS: Dest = dest(
+    DbName::Config,
+    "allocation_targets",
+    STRICT,
+    &["id", "type", "name", "target_pct", "created_at", "updated_at"],
+);
+const TRADES: Dest = dest(
+    DbName::Ledger,
+    "trades",
+    STRICT,
+    &[
         "id",
         "symbol",
         "isin",
@@ -242,13 +234,12 @@ const TRADES: Dest = Dest {
         "bucket_id",
         "created_at",
     ],
-    strict: true,
-    upsert_on: None,
-};
-const CASH_FLOWS: Dest = Dest {
-    db: DbName::Ledger,
-    table: "cash_flows",
-    columns: &[
+);
+const CASH_FLOWS: Dest = dest(
+    DbName::Ledger,
+    "cash_flows",
+    STRICT,
+    &[
         "id",
         "transaction_id",
         "type_doc_id",
@@ -266,13 +257,12 @@ const CASH_FLOWS: Dest = Dest {
         "params_json",
         "created_at",
     ],
-    strict: true,
-    upsert_on: None,
-};
-const DIVIDENDS: Dest = Dest {
-    db: DbName::Ledger,
-    table: "dividend_history",
-    columns: &[
+);
+const DIVIDENDS: Dest = dest(
+    DbName::Ledger,
+    "dividend_history",
+    STRICT,
+    &[
         "id",
         "symbol",
         "isin",
@@ -290,13 +280,12 @@ const DIVIDENDS: Dest = Dest {
         "cleared_at",
         "created_at",
     ],
-    strict: true,
-    upsert_on: None,
-};
-const POSITIONS: Dest = Dest {
-    db: DbName::Portfolio,
-    table: "positions",
-    columns: &[
+);
+const POSITIONS: Dest = dest(
+    DbName::Portfolio,
+    "positions",
+    LENIENT,
+    &[
         "symbol",
         "isin",
         "quantity",
@@ -313,13 +302,12 @@ const POSITIONS: Dest = Dest {
         "last_sold_at",
         "bucket_id",
     ],
-    strict: false,
-    upsert_on: None,
-};
-const SCORES: Dest = Dest {
-    db: DbName::Portfolio,
-    table: "scores",
-    columns: &[
+);
+const SCORES: Dest = dest(
+    DbName::Portfolio,
+    "scores",
+    LENIENT,
+    &[
         "symbol",
         "total_score",
         "long_term_score",
@@ -355,20 +343,18 @@ const SCORES: Dest = Dest {
         "price_date",
         "calculated_at",
     ],
-    strict: false,
-    upsert_on: None,
-};
-const METRICS: Dest = Dest {
-    db: DbName::Portfolio,
-    table: "calculated_metrics",
-    columns: &["symbol", "metric", "value", "calculated_at", "expires_at", "source"],
-    strict: false,
-    upsert_on: None,
-};
-const SNAPSHOTS: Dest = Dest {
-    db: DbName::Portfolio,
-    table: "portfolio_snapshots",
-    columns: &[
+);
+const METRICS: Dest = dest(
+    DbName::Portfolio,
+    "calculated_metrics",
+    LENIENT,
+    &["symbol", "metric", "value", "calculated_at", "expires_at", "source"],
+);
+const SNAPSHOTS: Dest = dest(
+    DbName::Portfolio,
+    "portfolio_snapshots",
+    STRICT,
+    &[
         "date",
         "total_value",
         "cash_balance",
@@ -381,37 +367,38 @@ const SNAPSHOTS: Dest = Dest {
         "annual_turnover",
         "created_at",
     ],
-    strict: true,
-    upsert_on: None,
-};
+);
 const BUCKETS: Dest = Dest {
-    db: DbName::Satellites,
-    table: "buckets",
-    columns: &[
-        "id",
-        "name",
-        "type",
-        "notes",
-        "target_pct",
-        "min_pct",
-        "max_pct",
-        "consecutive_losses",
-        "max_consecutive_losses",
-        "high_water_mark",
-        "high_water_mark_date",
-        "loss_streak_paused_at",
-        "status",
-        "agent_id",
-        "created_at",
-        "updated_at",
-    ],
-    strict: true,
     upsert_on: Some(&["id"]),
+    ..dest(
+        DbName::Satellites,
+        "buckets",
+        STRICT,
+        &[
+            "id",
+            "name",
+            "type",
+            "notes",
+            "target_pct",
+            "min_pct",
+            "max_pct",
+            "consecutive_losses",
+            "max_consecutive_losses",
+            "high_water_mark",
+            "high_water_mark_date",
+            "loss_streak_paused_at",
+            "status",
+            "agent_id",
+            "created_at",
+            "updated_at",
+        ],
+    )
 };
-const SATELLITE_SETTINGS: Dest = Dest {
-    db: DbName::Satellites,
-    table: "satellite_settings",
-    columns: &[
+const SATELLITE_SETTINGS: Dest = dest(
+    DbName::Satellites,
+    "satellite_settings",
+    STRICT,
+    &[
         "satellite_id",
         "preset",
         "risk_appetite",
@@ -429,48 +416,36 @@ const SATELLITE_SETTINGS: Dest = Dest {
         "evaluation_period_days",
         "volatility_window",
     ],
-    strict: true,
-    upsert_on: None,
-};
-const BUCKET_BALANCES: Dest = Dest {
-    db: DbName::Satellites,
-    table: "bucket_balances",
-    columns: &["bucket_id", "currency", "balance", "last_updated"],
-    strict: true,
-    upsert_on: None,
-};
-const BUCKET_TRANSACTIONS: Dest = Dest {
-    db: DbName::Satellites,
-    table: "bucket_transactions",
-    columns: &["id", "bucket_id", "type", "amount", "currency", "description", "created_at"],
-    strict: true,
-    upsert_on: None,
-};
+);
+const BUCKET_BALANCES: Dest =
+    dest(DbName::Satellites, "bucket_balances", STRICT, &["bucket_id", "currency", "balance", "last_updated"]);
+const BUCKET_TRANSACTIONS: Dest = dest(
+    DbName::Satellites,
+    "bucket_transactions",
+    STRICT,
+    &["id", "bucket_id", "type", "amount", "currency", "description", "created_at"],
+);
 const ALLOCATION_SETTINGS: Dest = Dest {
-    db: DbName::Satellites,
-    table: "allocation_settings",
-    columns: &["key", "value", "description"],
-    strict: true,
     upsert_on: Some(&["key"]),
+    ..dest(DbName::Satellites, "allocation_settings", STRICT, &["key", "value", "description"])
 };
-const AGENT_CONFIGS: Dest = Dest {
-    db: DbName::Agents,
-    table: "agent_configs",
-    columns: &["id", "name", "description", "toml_config", "bucket_id", "is_default", "created_at", "updated_at"],
-    strict: true,
-    upsert_on: None,
-};
-const CONFIG_HISTORY: Dest = Dest {
-    db: DbName::Agents,
-    table: "config_history",
-    columns: &["id", "agent_config_id", "name", "toml_config", "change_note", "saved_at"],
-    strict: true,
-    upsert_on: None,
-};
-const SEQUENCES: Dest = Dest {
-    db: DbName::Agents,
-    table: "sequences",
-    columns: &[
+const AGENT_CONFIGS: Dest = dest(
+    DbName::Agents,
+    "agent_configs",
+    STRICT,
+    &["id", "name", "description", "toml_config", "bucket_id", "is_default", "created_at", "updated_at"],
+);
+const CONFIG_HISTORY: Dest = dest(
+    DbName::Agents,
+    "config_history",
+    STRICT,
+    &["id", "agent_config_id", "name", "toml_config", "change_note", "saved_at"],
+);
+const SEQUENCES: Dest = dest(
+    DbName::Agents,
+    "sequences",
+    LENIENT,
+    &[
         "portfolio_hash",
         "sequence_hash",
         "priority",
@@ -481,13 +456,12 @@ const SEQUENCES: Dest = Dest {
         "evaluated_at",
         "created_at",
     ],
-    strict: false,
-    upsert_on: None,
-};
-const EVALUATIONS: Dest = Dest {
-    db: DbName::Agents,
-    table: "evaluations",
-    columns: &[
+);
+const EVALUATIONS: Dest = dest(
+    DbName::Agents,
+    "evaluations",
+    LENIENT,
+    &[
         "portfolio_hash",
         "sequence_hash",
         "end_score",
@@ -498,41 +472,28 @@ const EVALUATIONS: Dest = Dest {
         "total_value",
         "evaluated_at",
     ],
-    strict: false,
-    upsert_on: None,
-};
-const BEST_RESULT: Dest = Dest {
-    db: DbName::Agents,
-    table: "best_result",
-    columns: &["portfolio_hash", "best_sequence_hash", "best_score", "updated_at"],
-    strict: false,
-    upsert_on: None,
-};
-const DAILY_PRICES: Dest = Dest {
-    db: DbName::History,
-    table: "daily_prices",
-    columns: &["symbol", "date", "open", "high", "low", "close", "adjusted_close", "volume", "source"],
-    strict: false,
-    upsert_on: None,
-};
-const MONTHLY_PRICES: Dest = Dest {
-    db: DbName::History,
-    table: "monthly_prices",
-    columns: &["symbol", "year_month", "avg_close", "avg_adj_close", "min_price", "max_price", "source"],
-    strict: false,
-    upsert_on: None,
-};
-const EXCHANGE_RATES: Dest = Dest {
-    db: DbName::History,
-    table: "exchange_rates",
-    columns: &["from_currency", "to_currency", "date", "rate", "source"],
-    strict: false,
-    upsert_on: None,
-};
-const RECOMMENDATIONS: Dest = Dest {
-    db: DbName::Cache,
-    table: "recommendations",
-    columns: &[
+);
+const BEST_RESULT: Dest =
+    dest(DbName::Agents, "best_result", LENIENT, &["portfolio_hash", "best_sequence_hash", "best_score", "updated_at"]);
+const DAILY_PRICES: Dest = dest(
+    DbName::History,
+    "daily_prices",
+    LENIENT,
+    &["symbol", "date", "open", "high", "low", "close", "adjusted_close", "volume", "source"],
+);
+const MONTHLY_PRICES: Dest = dest(
+    DbName::History,
+    "monthly_prices",
+    LENIENT,
+    &["symbol", "year_month", "avg_close", "avg_adj_close", "min_price", "max_price", "source"],
+);
+const EXCHANGE_RATES: Dest =
+    dest(DbName::History, "exchange_rates", LENIENT, &["from_currency", "to_currency", "date", "rate", "source"]);
+const RECOMMENDATIONS: Dest = dest(
+    DbName::Cache,
+    "recommendations",
+    LENIENT,
+    &[
         "uuid",
         "symbol",
         "isin",
@@ -560,9 +521,7 @@ const RECOMMENDATIONS: Dest = Dest {
         "executed_at",
         "dismissed_at",
     ],
-    strict: false,
-    upsert_on: None,
-};
+);
 
 /// Every destination, in the order they are built (universe … cache). Destinations without a source
 /// (gc_log, orders, order_events, cache_data) start empty.
@@ -1295,24 +1254,7 @@ fn dividends(m: &mut Mapper<'_>, flow_ids: &BTreeSet<i64>) {
 }
 
 fn portfolio(m: &mut Mapper<'_>) {
-    let shape = Shape {
-        required: &["symbol", "quantity", "avg_price"],
-        optional: &[
-            "isin",
-            "current_price",
-            "currency",
-            "currency_rate",
-            "market_value_eur",
-            "cost_basis_eur",
-            "unrealized_pnl",
-            "unrealized_pnl_pct",
-            "last_updated",
-            "first_bought_at",
-            "last_sold_at",
-            "bucket_id",
-        ],
-        dropped: &[],
-    };
+    let shape = Shape { required: &["symbol", "quantity", "avg_price"], optional: POSITIONS.columns, dropped: &[] };
     if let Some(table) = m.table("state.db", "positions", &shape) {
         let mut kept = Table { rows: Vec::new(), ..table.clone() };
         for rec in table.records() {
@@ -1347,7 +1289,7 @@ fn portfolio(m: &mut Mapper<'_>) {
     scores(m);
     let shape = Shape {
         required: &["symbol", "metric", "value", "calculated_at"],
-        optional: &["expires_at", "source"],
+        optional: METRICS.columns,
         dropped: &["isin"],
     };
     if let Some(table) = m.table("calculations.db", "calculated_metrics", &shape) {
@@ -1365,15 +1307,7 @@ fn portfolio(m: &mut Mapper<'_>) {
     }
     let shape = Shape {
         required: &["date", "total_value", "cash_balance", "created_at"],
-        optional: &[
-            "invested_value",
-            "unrealized_pnl",
-            "geo_eu_pct",
-            "geo_asia_pct",
-            "geo_us_pct",
-            "position_count",
-            "annual_turnover",
-        ],
+        optional: SNAPSHOTS.columns,
         dropped: &[],
     };
     let mut all = Vec::new();
@@ -1476,23 +1410,13 @@ fn scores(m: &mut Mapper<'_>) {
     m.push(&SCORES, kept);
 }
 
+/// Where a legacy table's columns are exactly its destination's, the destination's column list is the shape's
+/// optional list (the required ones are in it too, which the check allows).
 fn satellites(m: &mut Mapper<'_>) {
     let file = "satellites.db";
     let shape = Shape {
         required: &["id", "name", "type", "created_at", "updated_at"],
-        optional: &[
-            "notes",
-            "target_pct",
-            "min_pct",
-            "max_pct",
-            "consecutive_losses",
-            "max_consecutive_losses",
-            "high_water_mark",
-            "high_water_mark_date",
-            "loss_streak_paused_at",
-            "status",
-            "agent_id",
-        ],
+        optional: BUCKETS.columns,
         dropped: &[],
     };
     if let Some(table) = m.table(file, "buckets", &shape) {
@@ -1518,27 +1442,7 @@ fn satellites(m: &mut Mapper<'_>) {
         });
         m.push(&BUCKETS, rows);
     }
-    let shape = Shape {
-        required: &["satellite_id"],
-        optional: &[
-            "preset",
-            "risk_appetite",
-            "hold_duration",
-            "entry_style",
-            "position_spread",
-            "profit_taking",
-            "trailing_stops",
-            "follow_regime",
-            "auto_harvest",
-            "pause_high_volatility",
-            "dividend_handling",
-            "risk_free_rate",
-            "sortino_mar",
-            "evaluation_period_days",
-            "volatility_window",
-        ],
-        dropped: &[],
-    };
+    let shape = Shape { required: &["satellite_id"], optional: SATELLITE_SETTINGS.columns, dropped: &[] };
     if let Some(table) = m.table(file, "satellite_settings", &shape) {
         let rows = m.convert(&SATELLITE_SETTINGS, &table, &["satellite_id"], &|r, c| {
             let slider = |name: &str, c: &mut Counters| -> Converted<Value> { Ok(nz_real(real(r.get(name))?, 0.5, c)) };
@@ -1577,7 +1481,7 @@ fn satellites(m: &mut Mapper<'_>) {
     }
     let shape = Shape {
         required: &["id", "bucket_id", "type", "amount", "currency", "created_at"],
-        optional: &["description"],
+        optional: BUCKET_TRANSACTIONS.columns,
         dropped: &[],
     };
     if let Some(table) = m.table(file, "bucket_transactions", &shape) {
@@ -1681,7 +1585,7 @@ fn agents(m: &mut Mapper<'_>) {
     pk_merge(m, &CONFIG_HISTORY, history, &[0]);
     let shape = Shape {
         required: &["portfolio_hash", "sequence_hash", "priority", "sequence_json", "depth", "created_at"],
-        optional: &["pattern_type", "completed", "evaluated_at"],
+        optional: SEQUENCES.columns,
         dropped: &[],
     };
     let mut sequences = Vec::new();
