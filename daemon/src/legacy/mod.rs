@@ -210,7 +210,29 @@ pub fn analyze_copies(
         }
         integrity.insert(file.clone(), rows);
     }
-    Ok(Analysis { files, plan, integrity })
+    let tables = sources
+        .files()
+        .map(|file| {
+            let listed = sources
+                .tables(file)
+                .into_iter()
+                .map(|(name, rows)| {
+                    let columns = sources.columns(file, &name).ok().flatten().unwrap_or_default();
+                    SourceTable { name, columns, rows }
+                })
+                .collect();
+            (file.clone(), listed)
+        })
+        .collect();
+    Ok(Analysis { files, plan, integrity, tables })
+}
+
+/// A legacy table as found: its columns in file order and its row count.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SourceTable {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub rows: i64,
 }
 
 /// The sources and what the mapping made of them.
@@ -218,6 +240,8 @@ pub struct Analysis {
     pub files: Vec<LegacyFile>,
     pub plan: Plan,
     pub integrity: BTreeMap<String, Vec<String>>,
+    /// Per file: its tables.
+    pub tables: BTreeMap<String, Vec<SourceTable>>,
 }
 
 /// The spec of a destination's database.
@@ -244,4 +268,18 @@ pub fn expected(from: &Path, work: &Path, options: &Options) -> Result<Targets, 
     drop(again);
     std::fs::remove_dir_all(&copies).map_err(|source| StoreError::Io { path: copies.clone(), source })?;
     Ok(memory)
+}
+
+impl Analysis {
+    /// The report's description of every source file.
+    pub fn source_files(&self) -> Vec<run::SourceFile> {
+        self.files
+            .iter()
+            .map(|f| run::SourceFile {
+                file: f.clone(),
+                integrity_check: self.integrity.get(&f.path).cloned().unwrap_or_default(),
+                tables: self.tables.get(&f.path).cloned().unwrap_or_default(),
+            })
+            .collect()
+    }
 }

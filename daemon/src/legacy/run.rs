@@ -187,6 +187,7 @@ pub struct SourceFile {
     #[serde(flatten)]
     pub file: LegacyFile,
     pub integrity_check: Vec<String>,
+    pub tables: Vec<super::SourceTable>,
 }
 
 impl MigrationReport {
@@ -373,14 +374,7 @@ fn run_in(
     progress("copying and reading the legacy files");
     let analysis = analyze(data, work, options)?;
     let plan = &analysis.plan;
-    report.sources = analysis
-        .files
-        .iter()
-        .map(|f| SourceFile {
-            file: f.clone(),
-            integrity_check: analysis.integrity.get(&f.path).cloned().unwrap_or_default(),
-        })
-        .collect();
+    report.sources = analysis.source_files();
     report.history_files = plan.history_files.clone();
     report.warnings = plan.warnings.clone();
     report.blocking = plan.blocking.clone();

@@ -395,14 +395,7 @@ fn preflight(
     let removed = fs::remove_dir_all(&work);
     let (analysis, applied) = checked?;
     removed.map_err(io(&work))?;
-    report.sources = analysis
-        .files
-        .iter()
-        .map(|f| super::run::SourceFile {
-            file: f.clone(),
-            integrity_check: analysis.integrity.get(&f.path).cloned().unwrap_or_default(),
-        })
-        .collect();
+    report.sources = analysis.source_files();
     report.warnings = analysis.plan.warnings.clone();
     report.blocking = analysis.plan.blocking.clone();
     report.blocking.extend(applied.blocking);
