@@ -52,11 +52,17 @@ impl Targets {
     /// The eight databases created in `dir` by the daemon's own open procedure (storage.md §3.2).
     pub fn staged(dir: &Path) -> Result<Targets, StoreError> {
         let store = Store::open(dir, OpenMode::Init)?;
-        let conns = DbName::ALL
+        let conns: Vec<Connection> = DbName::ALL
             .iter()
             .map(|n| open::open_writer(dir, n.spec(), open::Create::Never).map(|o| o.conn))
             .collect::<Result<_, _>>()?;
         drop(store);
+        // A one-off bulk load: a 64 MiB page cache keeps the history transaction from spilling to the WAL half-way
+        // (the daemon's own connections keep SQLite's default).
+        for conn in &conns {
+            conn.pragma_update(None, "cache_size", -65536)
+                .map_err(|e| StoreError::from_sqlite(dir, "cache_size", e))?;
+        }
         Ok(Targets { conns, _store: None })
     }
 
@@ -257,7 +263,7 @@ pub fn default_work_dir(data: &Path, t0: &str) -> PathBuf {
 
 /// The verification's expected rows: an independent pass over fresh byte copies of `from` (made in `work`),
 /// mapped again and validated in memory. Runs on its own thread beside the build.
-pub fn expected(from: &Path, work: &Path, options: &Options) -> Result<Targets, StoreError> {
+pub fn expected(from: &Path, work: &Path, options: &Options) -> Result<(Targets, Vec<verify::Summary>), StoreError> {
     let files = source::discover_any(from)?;
     let copies = work.join("verify-sources");
     crate::store::datadir::create_private_dir(&copies)?;
@@ -267,7 +273,15 @@ pub fn expected(from: &Path, work: &Path, options: &Options) -> Result<Targets, 
     apply(&again.plan, &memory, &options.t0, &quiet)?;
     drop(again);
     std::fs::remove_dir_all(&copies).map_err(|source| StoreError::Io { path: copies.clone(), source })?;
-    Ok(memory)
+    // The expected side is summarised here, on the verifier's own thread.
+    let summaries = mapping::DESTINATIONS
+        .iter()
+        .map(|dest| {
+            verify::summarize(memory.conn(dest.db), dest)
+                .map_err(|e| StoreError::from_sqlite(Path::new(":memory:"), "summarising expected rows", e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((memory, summaries))
 }
 
 impl Analysis {

@@ -401,8 +401,8 @@ fn run_in(
     not_migrated.extend(applied.rejected.iter().cloned());
     report.accounting = verify::accounting(&plan.rows_read, &applied.by_source, &not_migrated);
     report.not_migrated = not_migrated;
-    for dest in DESTINATIONS.iter() {
-        let check = verify::compare_tables(dest, expected.conn(dest.db), targets.conn(dest.db))
+    for (i, dest) in DESTINATIONS.iter().enumerate() {
+        let check = verify::compare_tables(dest, expected.0.conn(dest.db), &expected.1[i], targets.conn(dest.db))
             .map_err(|e| StoreError::from_sqlite(Path::new(&format!("{}.db", dest.db)), "verifying", e))?;
         report.destinations.push(check);
     }

@@ -287,9 +287,9 @@ pub fn migrate(
     let checks = match built {
         (Ok((plan, applied, targets)), Ok(expected)) => {
             let mut checks = Vec::new();
-            for dest in DESTINATIONS.iter() {
+            for (i, dest) in DESTINATIONS.iter().enumerate() {
                 checks.push(
-                    verify::compare_tables(dest, expected.conn(dest.db), targets.conn(dest.db))
+                    verify::compare_tables(dest, expected.0.conn(dest.db), &expected.1[i], targets.conn(dest.db))
                         .map_err(|e| StoreError::from_sqlite(Path::new(&format!("{}.db", dest.db)), "verifying", e))?,
                 );
             }
