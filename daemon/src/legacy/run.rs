@@ -434,23 +434,14 @@ pub fn write_report(report: &MigrationReport, dir: &Path) -> Result<(), StoreErr
     std::fs::write(&summary, report.summary()).map_err(io(summary.clone()))?;
     let mut log = String::new();
     let at = format_instant(chrono::Utc::now());
+    let line = |level: &str, p: &Problem| {
+        format!("{at} {level} verify {} {} {} {}\n", p.code, p.file, p.table.as_deref().unwrap_or(""), p.detail)
+    };
     for w in &report.warnings {
-        log.push_str(&format!(
-            "{at} WARN verify {} {} {} {}\n",
-            w.code,
-            w.file,
-            w.table.as_deref().unwrap_or(""),
-            w.detail
-        ));
+        log.push_str(&line("WARN", w));
     }
     for b in &report.blocking {
-        log.push_str(&format!(
-            "{at} ERROR verify {} {} {} {}\n",
-            b.code,
-            b.file,
-            b.table.as_deref().unwrap_or(""),
-            b.detail
-        ));
+        log.push_str(&line("ERROR", b));
     }
     log.push_str(&format!("{at} INFO finish outcome {}\n", report.outcome));
     let log_path = dir.join("migration.log");
