@@ -106,7 +106,12 @@ pub struct Day(pub NaiveDate);
 /// a bulk price insert.
 pub fn format_date(date: NaiveDate) -> String {
     use chrono::Datelike;
-    format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day())
+    let (y, m, d) = (date.year().clamp(0, 9999) as u32, date.month(), date.day());
+    let digit = |n: u32| char::from(b'0' + n as u8);
+    let mut out = String::with_capacity(10);
+    out.extend([digit(y / 1000), digit(y / 100 % 10), digit(y / 10 % 10), digit(y % 10), '-']);
+    out.extend([digit(m / 10), digit(m % 10), '-', digit(d / 10), digit(d % 10)]);
+    out
 }
 
 impl ToSql for Day {
@@ -291,6 +296,13 @@ mod tests {
             assert!(parse_canonical_decimal(text).is_err(), "{text} accepted");
         }
         assert_eq!(parse_canonical_decimal("2.0300000000000002").unwrap().to_string(), "2.0300000000000002");
+    }
+
+    #[test]
+    fn dates_are_spelled_yyyy_mm_dd() {
+        for (y, m, d, text) in [(2026, 1, 3, "2026-01-03"), (999, 12, 31, "0999-12-31"), (2016, 10, 9, "2016-10-09")] {
+            assert_eq!(format_date(NaiveDate::from_ymd_opt(y, m, d).unwrap()), text);
+        }
     }
 
     #[test]
