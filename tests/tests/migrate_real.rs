@@ -83,6 +83,12 @@ fn migrate_is_idempotent_and_rollback_restores_the_legacy_files() {
         );
     }
     assert!(!data.join("universe.db").exists());
+    let backup = std::fs::read_dir(data.join("backups")).unwrap().flatten().next().unwrap().path();
+    let record = std::fs::read_dir(&backup)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("rollback_"));
+    assert!(record.is_some_and(|r| r.path().join("report.json").is_file()), "the rollback left no report");
     let twice = trader(&["migrate", "rollback", "--data", data.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&twice.stdout).contains("already rolled back"), "{}", describe(&twice));
 }

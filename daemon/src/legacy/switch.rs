@@ -515,10 +515,28 @@ pub fn rollback(data: &Path, from: Option<&Path>, now: Instant) -> Result<String
         }
     }
     fsync_dir(data)?;
-    Ok(format!(
+    let said = format!(
         "legacy files restored from {}; the new databases were moved to {} ({})",
         backup_dir.display(),
         aside.display(),
         format_instant(now)
-    ))
+    );
+    // The rollback leaves its own record beside the backup it restored.
+    let record = backup_dir.join(format!("rollback_{}", dir_stamp(now)));
+    create_private_dir(&record)?;
+    let restored: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    write_json_atomically(
+        &record.join("report.json"),
+        &serde_json::json!({
+            "outcome": "rolled_back",
+            "at": format_instant(now),
+            "backup_dir": backup_dir,
+            "moved_aside_to": aside,
+            "restored": restored,
+        }),
+    )?;
+    let log = format!("{} INFO rollback {said}\n", format_instant(now));
+    fs::write(record.join("migration.log"), &log).map_err(io(&record))?;
+    fs::write(record.join("summary.txt"), format!("{said}\n")).map_err(io(&record))?;
+    Ok(said)
 }
