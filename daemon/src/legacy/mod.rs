@@ -230,7 +230,8 @@ pub fn analyze_copies(
             (file.clone(), listed)
         })
         .collect();
-    Ok(Analysis { files, plan, integrity, tables })
+    let float_totals = verify::legacy_totals(|file| sources.conn(file));
+    Ok(Analysis { files, plan, integrity, tables, float_totals })
 }
 
 /// A legacy table as found: its columns in file order and its row count.
@@ -248,6 +249,8 @@ pub struct Analysis {
     pub integrity: BTreeMap<String, Vec<String>>,
     /// Per file: its tables.
     pub tables: BTreeMap<String, Vec<SourceTable>>,
+    /// `table.column` → SQLite's `total(abs(x))` of the legacy values (the float cross-check).
+    pub float_totals: BTreeMap<String, f64>,
 }
 
 /// The spec of a destination's database.

@@ -404,6 +404,9 @@ fn run_in(
     for (i, dest) in DESTINATIONS.iter().enumerate() {
         let check = verify::compare_tables(dest, expected.0.conn(dest.db), &expected.1[i], targets.conn(dest.db))
             .map_err(|e| StoreError::from_sqlite(Path::new(&format!("{}.db", dest.db)), "verifying", e))?;
+        let mut check = check;
+        verify::add_float_checks(&mut check, targets.conn(dest.db), &analysis.float_totals)
+            .map_err(|e| StoreError::from_sqlite(Path::new(&format!("{}.db", dest.db)), "float cross-check", e))?;
         report.destinations.push(check);
     }
     if mode != Mode::VerifyOnly {

@@ -276,22 +276,25 @@ pub fn migrate(
         let build = (|| {
             let (sources, _) = Sources::open(&backup_dir, &files);
             let plan = super::mapping::plan(&sources, options);
+            let float_totals = verify::legacy_totals(|file| sources.conn(file));
             drop(sources);
             let targets = Targets::staged(&staging)?;
             let applied = apply(&plan, &targets, &options.t0, progress)?;
             abort_at("after-build");
-            Ok::<_, StoreError>((plan, applied, targets))
+            Ok::<_, StoreError>((plan, applied, targets, float_totals))
         })();
         (build, verifier.join().expect("the verification thread panicked"))
     });
     let checks = match built {
-        (Ok((plan, applied, targets)), Ok(expected)) => {
+        (Ok((plan, applied, targets, float_totals)), Ok(expected)) => {
             let mut checks = Vec::new();
             for (i, dest) in DESTINATIONS.iter().enumerate() {
-                checks.push(
+                let db_err = |e| StoreError::from_sqlite(Path::new(&format!("{}.db", dest.db)), "verifying", e);
+                let mut check =
                     verify::compare_tables(dest, expected.0.conn(dest.db), &expected.1[i], targets.conn(dest.db))
-                        .map_err(|e| StoreError::from_sqlite(Path::new(&format!("{}.db", dest.db)), "verifying", e))?,
-                );
+                        .map_err(db_err)?;
+                verify::add_float_checks(&mut check, targets.conn(dest.db), &float_totals).map_err(db_err)?;
+                checks.push(check);
             }
             targets.close()?;
             let mut not_migrated = plan.not_migrated.clone();

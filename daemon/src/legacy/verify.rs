@@ -102,6 +102,7 @@ pub fn compare_tables(
             decimal_sums,
             only_expected: Vec::new(),
             only_actual: Vec::new(),
+            float_checks: Vec::new(),
             ok: true,
         });
     }
@@ -191,7 +192,77 @@ pub struct TableCheck {
     /// Up to 100 rows (encoded) present only on one side.
     pub only_expected: Vec<String>,
     pub only_actual: Vec<String>,
+    /// §9.8 step 4: Σ|x| of the raw legacy REALs against Σ|x| of the migrated decimals.
+    pub float_checks: Vec<FloatCheck>,
     pub ok: bool,
+}
+
+/// One float cross-check of a decimal column.
+#[derive(Debug, Clone, Serialize)]
+pub struct FloatCheck {
+    pub column: String,
+    pub legacy_total: f64,
+    pub migrated_total: f64,
+    pub ok: bool,
+}
+
+/// Single-source ledger and bucket columns whose every legacy row is migrated (strict destinations): the
+/// float cross-check compares SQLite's `total(abs(x))` over the legacy table with the migrated decimals.
+pub const FLOAT_CHECKED: [(&str, &str, &str, &[&str]); 4] = [
+    ("ledger.db", "trades", "trades", &["quantity", "price", "currency_rate", "value_eur"]),
+    ("ledger.db", "cash_flows", "cash_flows", &["amount", "amount_eur"]),
+    ("satellites.db", "bucket_balances", "bucket_balances", &["balance"]),
+    ("satellites.db", "bucket_transactions", "bucket_transactions", &["amount"]),
+];
+
+/// Σ|x| of a destination's decimal column, as a float.
+fn migrated_abs_total(conn: &rusqlite::Connection, table: &str, column: &str) -> rusqlite::Result<f64> {
+    let mut stmt = conn.prepare(&format!("SELECT {column} FROM {table} WHERE {column} IS NOT NULL"))?;
+    let mut rows = stmt.query([])?;
+    let mut sum = Decimal::ZERO;
+    while let Some(row) = rows.next()? {
+        if let Ok(d) = parse_canonical_decimal(&row.get::<_, String>(0)?) {
+            sum += d.abs();
+        }
+    }
+    Ok(rust_decimal::prelude::ToPrimitive::to_f64(&sum).unwrap_or(f64::NAN))
+}
+
+/// Adds the float cross-checks of one destination (legacy totals from [`legacy_totals`]).
+pub fn add_float_checks(
+    check: &mut TableCheck,
+    actual: &rusqlite::Connection,
+    legacy: &BTreeMap<String, f64>,
+) -> rusqlite::Result<()> {
+    for (_, _, table, columns) in FLOAT_CHECKED.iter().filter(|(_, _, t, _)| *t == check.table) {
+        for column in *columns {
+            let Some(&legacy_total) = legacy.get(&format!("{table}.{column}")) else { continue };
+            let migrated_total = migrated_abs_total(actual, table, column)?;
+            let ok = (legacy_total - migrated_total).abs() <= 1e-9 * legacy_total + 1e-6;
+            check.ok &= ok;
+            check.float_checks.push(FloatCheck { column: column.to_string(), legacy_total, migrated_total, ok });
+        }
+    }
+    Ok(())
+}
+
+/// SQLite's `total(abs(x))` of the raw legacy values of the float-checked columns, read from the source copies.
+pub fn legacy_totals<'c>(conn_of: impl Fn(&str) -> Option<&'c rusqlite::Connection>) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for (file, legacy_table, table, columns) in FLOAT_CHECKED {
+        let Some(conn) = conn_of(file) else { continue };
+        for column in columns {
+            let sql = format!(
+                "SELECT total(abs({})) FROM {}",
+                super::source::quote(column),
+                super::source::quote(legacy_table)
+            );
+            if let Ok(total) = conn.query_row(&sql, [], |r| r.get::<_, f64>(0)) {
+                out.insert(format!("{table}.{column}"), total);
+            }
+        }
+    }
+    out
 }
 
 fn show(row: &[Value]) -> String {
@@ -254,6 +325,7 @@ pub fn compare(dest: &Dest, expected: &[Vec<Value>], actual: &[Vec<Value>]) -> T
         decimal_sums: sums,
         only_expected: only_e,
         only_actual: only_a,
+        float_checks: Vec::new(),
     }
 }
 
