@@ -119,6 +119,11 @@ fn the_legacy_sample_migrates_with_the_documented_numbers() {
             .map(|s| (s["column"].as_str().unwrap().to_owned(), s["actual"].as_str().unwrap().to_owned()))
             .collect()
     };
+    for table in ["trades", "cash_flows", "bucket_balances"] {
+        let d = report["destinations"].as_array().unwrap().iter().find(|d| d["table"] == table).unwrap();
+        let checks = d["float_checks"].as_array().unwrap();
+        assert!(!checks.is_empty() && checks.iter().all(|c| c["ok"] == true), "{table}: {checks:?}");
+    }
     let trades = sums("trades");
     assert_eq!(trades["quantity"], "3745");
     assert_eq!(trades["price"], "13092.5738");
