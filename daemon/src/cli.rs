@@ -73,8 +73,9 @@ pub enum Command {
     /// a held security is never purged.
     Gc(GcArgs),
     /// Migrate the legacy 15+ file layout of the data directory into the eight databases. `--verify-only`
-    /// checks and predicts, `--dry-run` migrates into a throw-away staging directory and verifies it; both leave
-    /// the data directory byte-identical.
+    /// checks and predicts, `--dry-run` migrates into a throw-away staging directory and verifies it (both leave
+    /// the data directory byte-identical); without either, the real run backs the legacy files up, builds and
+    /// verifies the new databases, and switches over (`trader migrate rollback` undoes it).
     Migrate(MigrateArgs),
     /// Add, remove and list securities of the universe.
     #[command(subcommand)]
