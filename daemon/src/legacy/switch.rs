@@ -77,6 +77,46 @@ fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<(), Sto
 }
 
 /// Phase 2: every legacy file through the online backup API into `B`, self-contained and checked.
+/// Backs up one legacy file (phase 2): the online backup API from a read-only connection into `B`, a
+/// self-contained rollback-journal copy, its integrity check, and the hashes of original and copy.
+fn backup_file(data: &Path, f: &LegacyFile, dir: &Path) -> Result<BackupFile, StoreError> {
+    let original = data.join(&f.path);
+    let target = dir.join(&f.path);
+    create_private_dir(target.parent().expect("a parent"))?;
+    let original_sha256 = sha256_file(&original)?;
+    let wal = sidecar(&original, "-wal");
+    let original_wal_sha256 = optional_sha(&wal)?;
+    let integrity = if f.bytes == 0 {
+        fs::write(&target, b"").map_err(io(&target))?;
+        vec!["ok".to_owned()]
+    } else {
+        let from = Connection::open_with_flags(&original, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| StoreError::from_sqlite(&original, "opening for the backup", e))?;
+        let mut to =
+            Connection::open(&target).map_err(|e| StoreError::from_sqlite(&target, "creating the backup copy", e))?;
+        Backup::new(&from, &mut to)
+            .and_then(|b| b.step(-1).map(|_| ()))
+            .map_err(|e| StoreError::from_sqlite(&original, "online backup", e))?;
+        to.pragma_update(None, "journal_mode", "DELETE")
+            .map_err(|e| StoreError::from_sqlite(&target, "journal_mode", e))?;
+        let rows = check_rows(&to, &target, "integrity_check")?;
+        if !is_ok(&rows) && !f.path.starts_with("history/") {
+            return Err(StoreError::QuickCheck { path: original.clone(), rows });
+        }
+        rows
+    };
+    Ok(BackupFile {
+        path: f.path.clone(),
+        original_bytes: f.bytes,
+        original_sha256,
+        original_wal_bytes: f.wal_bytes,
+        original_wal_sha256,
+        backup_bytes: fs::metadata(&target).map_err(io(&target))?.len(),
+        backup_sha256: sha256_file(&target)?,
+        integrity,
+    })
+}
+
 fn backup(
     data: &Path,
     files: &[LegacyFile],
@@ -85,44 +125,10 @@ fn backup(
     t0: &str,
     progress: super::Progress<'_>,
 ) -> Result<BackupManifest, StoreError> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(files.len());
     for (n, f) in files.iter().enumerate() {
         progress(&format!("backup {}/{}: {}", n + 1, files.len(), f.path));
-        let original = data.join(&f.path);
-        let target = dir.join(&f.path);
-        create_private_dir(target.parent().expect("a parent"))?;
-        let original_sha256 = sha256_file(&original)?;
-        let wal = sidecar(&original, "-wal");
-        let original_wal_sha256 = optional_sha(&wal)?;
-        let integrity = if f.bytes == 0 {
-            fs::write(&target, b"").map_err(io(&target))?;
-            vec!["ok".to_owned()]
-        } else {
-            let from = Connection::open_with_flags(&original, OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .map_err(|e| StoreError::from_sqlite(&original, "opening for the backup", e))?;
-            let mut to = Connection::open(&target)
-                .map_err(|e| StoreError::from_sqlite(&target, "creating the backup copy", e))?;
-            Backup::new(&from, &mut to)
-                .and_then(|b| b.step(-1).map(|_| ()))
-                .map_err(|e| StoreError::from_sqlite(&original, "online backup", e))?;
-            to.pragma_update(None, "journal_mode", "DELETE")
-                .map_err(|e| StoreError::from_sqlite(&target, "journal_mode", e))?;
-            let rows = check_rows(&to, &target, "integrity_check")?;
-            if !is_ok(&rows) && !f.path.starts_with("history/") {
-                return Err(StoreError::QuickCheck { path: original.clone(), rows });
-            }
-            rows
-        };
-        out.push(BackupFile {
-            path: f.path.clone(),
-            original_bytes: f.bytes,
-            original_sha256,
-            original_wal_bytes: f.wal_bytes,
-            original_wal_sha256,
-            backup_bytes: fs::metadata(&target).map_err(io(&target))?.len(),
-            backup_sha256: sha256_file(&target)?,
-            integrity,
-        });
+        out.push(backup_file(data, f, dir)?);
     }
     let manifest = BackupManifest { run_id: run_id.to_owned(), created_at: t0.to_owned(), files: out };
     write_json_atomically(&dir.join("manifest.json"), &manifest)?;
