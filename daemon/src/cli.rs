@@ -634,7 +634,7 @@ fn migrate(cli: &Cli, data: &Path, args: &MigrateArgs, clock: &dyn Clock) -> Out
     let lock_file = data.join(".lock");
     let _lock = if lock_file.exists() { Some(DataDir::new(&data).lock()?) } else { None };
     let work = args.work_dir.clone().unwrap_or_else(|| crate::legacy::default_work_dir(&data, &t0));
-    let mut report = run::run(&data, mode, &options, &work, now, &progress)?;
+    let mut report = run::run(&data, mode, &options, &work, &progress)?;
     bar.finish();
     let stamp = backup::dir_stamp(now);
     let report_dir = args.report_dir.clone().unwrap_or_else(|| {

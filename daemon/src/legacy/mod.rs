@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-use crate::store::open::{self, DbSpec};
+use crate::store::open;
 use crate::store::{DbName, OpenMode, Store, StoreError};
 use mapping::{Dest, NotMigrated, Options, Plan, Problem};
 use source::{LegacyFile, Sources};
@@ -30,8 +30,6 @@ pub fn quiet(_: &str) {}
 /// The eight databases a plan is written into: in memory (to validate) or staged files.
 pub struct Targets {
     conns: Vec<Connection>,
-    /// Keeps staged files open while they are written.
-    _store: Option<Store>,
 }
 
 impl Targets {
@@ -46,24 +44,19 @@ impl Targets {
                 Ok(conn)
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Targets { conns, _store: None })
+        Ok(Targets { conns })
     }
 
     /// The eight databases created in `dir` by the daemon's own open procedure (storage.md §3.2).
     pub fn staged(dir: &Path) -> Result<Targets, StoreError> {
-        let store = Store::open(dir, OpenMode::Init)?;
-        let conns: Vec<Connection> = DbName::ALL
-            .iter()
-            .map(|n| open::open_writer(dir, n.spec(), open::Create::Never).map(|o| o.conn))
-            .collect::<Result<_, _>>()?;
-        drop(store);
+        let conns = Store::open(dir, OpenMode::Init)?.into_connections();
         // A one-off bulk load: a 64 MiB page cache keeps the history transaction from spilling to the WAL half-way
         // (the daemon's own connections keep SQLite's default).
         for conn in &conns {
             conn.pragma_update(None, "cache_size", -65536)
                 .map_err(|e| StoreError::from_sqlite(dir, "cache_size", e))?;
         }
-        Ok(Targets { conns, _store: None })
+        Ok(Targets { conns })
     }
 
     pub fn conn(&self, name: DbName) -> &Connection {
@@ -160,8 +153,7 @@ pub fn apply(plan: &Plan, targets: &Targets, t0: &str, progress: Progress<'_>) -
 }
 
 /// Copies the legacy files of `data` into `work/sources`, opens them and maps them.
-pub fn analyze(data: &Path, work: &Path, options: &Options) -> Result<Analysis, StoreError> {
-    let files = source::discover(data)?;
+pub fn analyze(data: &Path, files: Vec<LegacyFile>, work: &Path, options: &Options) -> Result<Analysis, StoreError> {
     let copies = work.join("sources");
     crate::store::datadir::create_private_dir(&copies)?;
     source::copy_files(data, &copies, &files)?;
@@ -253,29 +245,24 @@ pub struct Analysis {
     pub float_totals: BTreeMap<String, f64>,
 }
 
-/// The spec of a destination's database.
-pub fn spec_of(dest: &Dest) -> &'static DbSpec {
-    dest.db.spec()
-}
-
 /// Where a run works: a fresh directory beside the data directory.
 pub fn default_work_dir(data: &Path, t0: &str) -> PathBuf {
     let name = data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into());
     data.with_file_name(format!("{name}.migration-work-{}", t0.replace(['-', ':'], "")))
 }
 
-/// The verification's expected rows: an independent pass over fresh byte copies of `from` (made in `work`),
-/// mapped again and validated in memory. Runs on its own thread beside the build.
-pub fn expected(from: &Path, work: &Path, options: &Options) -> Result<(Targets, Vec<verify::Summary>), StoreError> {
-    let files = source::discover_any(from)?;
-    let copies = work.join("verify-sources");
-    crate::store::datadir::create_private_dir(&copies)?;
-    source::copy_files(from, &copies, &files)?;
-    let again = analyze_copies(&copies, files, options, false)?;
+/// The verification's expected rows: an independent pass that re-opens the source copies on fresh connections,
+/// maps them again and validates the rows in memory (legacy-layout.md §9.8). Runs on its own thread beside the
+/// build, which no longer reads the copies.
+pub fn expected(
+    copies: &Path,
+    files: &[LegacyFile],
+    options: &Options,
+) -> Result<(Targets, Vec<verify::Summary>), StoreError> {
+    let again = analyze_copies(copies, files.to_vec(), options, false)?;
     let memory = Targets::in_memory()?;
     apply(&again.plan, &memory, &options.t0, &quiet)?;
     drop(again);
-    std::fs::remove_dir_all(&copies).map_err(|source| StoreError::Io { path: copies.clone(), source })?;
     // The expected side is summarised here, on the verifier's own thread.
     let summaries = mapping::DESTINATIONS
         .iter()

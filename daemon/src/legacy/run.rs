@@ -13,7 +13,7 @@ use super::verify::{self, Accounting, TableCheck};
 use super::{Targets, analyze, apply};
 use crate::store::backup::{dir_stamp, sha256_file};
 use crate::store::datadir::{MIGRATION_JOURNAL, create_private_dir};
-use crate::store::values::{Instant, format_instant};
+use crate::store::values::format_instant;
 use crate::store::{DbName, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -296,7 +296,6 @@ pub fn run(
     mode: Mode,
     options: &Options,
     work: &Path,
-    now: Instant,
     progress: super::Progress<'_>,
 ) -> Result<MigrationReport, StoreError> {
     let (state, files) = state_of(data)?;
@@ -337,7 +336,7 @@ pub fn run(
         return Err(StoreError::invalid(work.display().to_string(), "the work directory already exists"));
     }
     create_private_dir(work)?;
-    let result = run_in(data, mode, options, work, now, &mut report, progress);
+    let result = run_in(data, files, mode, options, work, &mut report, progress);
     let removed = std::fs::remove_dir_all(work);
     result?;
     removed.map_err(|source| StoreError::Io { path: work.to_owned(), source })?;
@@ -364,15 +363,15 @@ pub fn run(
 
 fn run_in(
     data: &Path,
+    files: Vec<LegacyFile>,
     mode: Mode,
     options: &Options,
     work: &Path,
-    _now: Instant,
     report: &mut MigrationReport,
     progress: super::Progress<'_>,
 ) -> Result<(), StoreError> {
     progress("copying and reading the legacy files");
-    let analysis = analyze(data, work, options)?;
+    let analysis = analyze(data, files, work, options)?;
     let plan = &analysis.plan;
     report.sources = analysis.source_files();
     report.history_files = plan.history_files.clone();
@@ -391,7 +390,7 @@ fn run_in(
     };
     // The build and the verification's independent pass run side by side (one core each).
     let (applied, expected) = std::thread::scope(|scope| {
-        let verifier = scope.spawn(|| super::expected(data, work, options));
+        let verifier = scope.spawn(|| super::expected(&work.join("sources"), &analysis.files, options));
         let applied = apply(plan, &targets, &options.t0, progress);
         (applied, verifier.join().expect("the verification thread panicked"))
     });

@@ -134,12 +134,6 @@ pub fn discover(dir: &Path) -> Result<Vec<LegacyFile>, StoreError> {
     Ok(found)
 }
 
-/// The legacy files of a directory that may also hold new-format files (a migration backup holds only legacy
-/// files, so this is [`discover`] there).
-pub fn discover_any(dir: &Path) -> Result<Vec<LegacyFile>, StoreError> {
-    discover(dir)
-}
-
 /// The application_id in a SQLite file header; `None` for an empty or non-SQLite file.
 pub fn header_application_id(path: &Path) -> Option<u32> {
     use std::io::Read;

@@ -253,7 +253,7 @@ pub fn migrate(
     // Preflight: the blocking checks on copies in a work directory, before anything is written in D.
     progress("preflight: checking the legacy files on copies");
     let mut credentials = std::collections::BTreeMap::new();
-    let mut report = preflight(data, options, state, &mut credentials)?;
+    let mut report = preflight(data, &files, options, state, &mut credentials)?;
     if state != State::Legacy || !report.blocking.is_empty() {
         report.outcome = match state {
             State::Migrated => "already_migrated",
@@ -278,7 +278,7 @@ pub fn migrate(
     fs::write(staging.join("STAGING"), report.run_id.as_bytes()).map_err(io(&staging))?;
     // The build reads only the backup copies; the verification's independent pass runs beside it.
     let built = std::thread::scope(|scope| {
-        let verifier = scope.spawn(|| super::expected(&backup_dir, &staging, options));
+        let verifier = scope.spawn(|| super::expected(&backup_dir, &files, options));
         let build = (|| {
             let (sources, _) = Sources::open(&backup_dir, &files);
             let plan = super::mapping::plan(&sources, options);
@@ -370,6 +370,7 @@ pub fn migrate(
 /// destinations are converted); `D` must be byte-identical afterwards.
 fn preflight(
     data: &Path,
+    files: &[LegacyFile],
     options: &Options,
     state: State,
     credentials: &mut std::collections::BTreeMap<String, String>,
@@ -387,8 +388,7 @@ fn preflight(
     if state != State::Legacy {
         return Ok(report);
     }
-    let files = super::source::discover(data)?;
-    report.blocking.extend(super::run::preconditions(data, data, &files));
+    report.blocking.extend(super::run::preconditions(data, data, files));
     if !report.blocking.is_empty() {
         return Ok(report);
     }
@@ -397,7 +397,7 @@ fn preflight(
     create_private_dir(&work)?;
     let strict = Options { strict_only: true, ..options.clone() };
     let checked = (|| {
-        let analysis = super::analyze(data, &work, &strict)?;
+        let analysis = super::analyze(data, files.to_vec(), &work, &strict)?;
         let applied = apply(&analysis.plan, &Targets::in_memory()?, &options.t0, &super::quiet)?;
         Ok::<_, StoreError>((analysis, applied))
     })();
@@ -425,7 +425,7 @@ fn preflight(
 
 /// Phase 6: the eight files in place pass the daemon's open checks; the staging directory goes.
 fn finish(data: &Path, journal: &Journal) -> Result<MigrationReport, StoreError> {
-    drop(Store::open(data, OpenMode::Existing)?);
+    drop(Store::open(data, OpenMode::Checked)?);
     if journal.staging_dir.exists() {
         fs::remove_dir_all(&journal.staging_dir).map_err(io(&journal.staging_dir))?;
     }

@@ -230,8 +230,12 @@ pub struct Store {
 pub enum OpenMode {
     /// `trader init`: create missing files (all eight, or only `cache.db`), quick-check existing ones.
     Init,
-    /// Everyday commands: all eight must exist (a missing `cache.db` is recreated).
+    /// Everyday commands: all eight must exist (a missing `cache.db` is recreated); no full-file check, so a
+    /// command stays quick however large the history grows.
     Existing,
+    /// The daemon's start and the migrator's final check: as `Existing`, plus `quick_check` of every file
+    /// (storage.md §3.2 step 7).
+    Checked,
 }
 
 impl Store {
@@ -241,7 +245,7 @@ impl Store {
         let layout = data.layout()?;
         match (&layout, mode) {
             (Layout::Fresh, OpenMode::Init) => data.create_dir()?,
-            (Layout::Fresh, OpenMode::Existing) => {
+            (Layout::Fresh, OpenMode::Existing | OpenMode::Checked) => {
                 return Err(StoreError::Layout {
                     path: dir.to_owned(),
                     message: "no databases here; create them with `trader init` (or fill them with `trader demo-data`)"
@@ -259,7 +263,7 @@ impl Store {
             let create =
                 if mode == OpenMode::Init || name == DbName::Cache { Create::IfMissing } else { Create::Never };
             let opened = open::open_writer(dir, spec, create)?;
-            if !opened.report.created {
+            if mode != OpenMode::Existing && !opened.report.created {
                 let path = spec.path_in(dir);
                 let rows = open::check_rows(&opened.conn, &path, "quick_check")?;
                 if !open::is_ok(&rows) {
@@ -274,6 +278,11 @@ impl Store {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The eight connections, in [`DbName::ALL`] order, for code that owns them from here on.
+    pub fn into_connections(self) -> Vec<Connection> {
+        self.conns
     }
 
     pub fn conn(&self, name: DbName) -> &Connection {

@@ -211,22 +211,12 @@ fn check_identity(conn: &Connection, path: &Path, spec: &DbSpec) -> Result<(), S
     })
 }
 
-/// True if the file must be created: missing, empty, or a creation that was interrupted before migration 1
-/// committed (no schema objects, `application_id` 0, `user_version` 0).
-fn is_new(path: &Path) -> Result<bool, StoreError> {
-    match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-        Err(source) => Err(StoreError::Io { path: path.to_owned(), source }),
-        Ok(meta) if meta.len() == 0 => Ok(true),
-        Ok(_) => {
-            let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-                .map_err(sqlite_err(path, "opening"))?;
-            let objects = schema_object_count(&conn, path)?;
-            let id = pragma_i64(&conn, path, "application_id")?;
-            let version = pragma_i64(&conn, path, "user_version")?;
-            Ok(objects == 0 && id == 0 && version == 0)
-        }
-    }
+/// True if an opened file must still be created: a creation that was interrupted before migration 1 committed
+/// (no schema objects, `application_id` 0, `user_version` 0).
+fn is_unfinished(conn: &Connection, path: &Path) -> Result<bool, StoreError> {
+    Ok(schema_object_count(conn, path)? == 0
+        && pragma_i64(conn, path, "application_id")? == 0
+        && pragma_i64(conn, path, "user_version")? == 0)
 }
 
 /// Creates an empty file with mode 0600: the databases hold personal financial data (storage.md §1).
@@ -245,16 +235,26 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
 pub fn open_writer(dir: &Path, spec: &DbSpec, create: Create) -> Result<OpenedDb, StoreError> {
     let path = spec.path_in(dir);
     let path = path.as_path();
-    let new = is_new(path)?;
-    if new && create == Create::Never {
+    // A file is new if it is missing, empty, or its creation was interrupted (storage.md §3.2); one connection
+    // serves both the check and the open.
+    let empty = match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(source) => return Err(StoreError::Io { path: path.to_owned(), source }),
+        Ok(meta) => meta.len() == 0,
+    };
+    if empty && create == Create::Never {
         return Err(StoreError::Missing { path: path.to_owned() });
     }
-    if new {
+    if empty {
         create_private_file(path)?;
     }
     let mut conn =
         Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(sqlite_err(path, "opening"))?;
+    let new = empty || is_unfinished(&conn, path)?;
+    if new && create == Create::Never {
+        return Err(StoreError::Missing { path: path.to_owned() });
+    }
     let newest = spec.newest_version();
     let version_before = if new {
         // Step 2, new file: auto_vacuum before the first table and before WAL, or it silently does nothing.
