@@ -84,6 +84,8 @@ pub struct Plan {
     pub rows_read: BTreeMap<String, usize>,
     /// Old → new ids of renumbered dividends.
     pub id_remaps: Vec<(String, i64, i64)>,
+    /// Per file: its tables and their row counts, as listed once by the table check.
+    pub source_tables: BTreeMap<String, Vec<(String, i64)>>,
     /// Broker credentials found in `settings`: key → value (never printed).
     pub credentials: BTreeMap<String, String>,
 }
@@ -700,12 +702,11 @@ impl<'a> Mapper<'a> {
     }
 
     /// Counts a whole table as not migrated by design.
-    fn by_design(&mut self, file: &str, table: &str, code: &str) {
-        if let Ok(Some(t)) = self.sources.read(file, table) {
-            self.plan.rows_read.insert(format!("{file}:{table}"), t.rows.len());
-            for i in 0..t.rows.len() {
-                self.drop_row(file, table, format!("row {}", i + 1), code, String::new(), None);
-            }
+    /// Counts a whole table of `rows` rows as not migrated by design (its rows are never read).
+    fn by_design(&mut self, file: &str, table: &str, rows: i64, code: &str) {
+        self.plan.rows_read.insert(format!("{file}:{table}"), rows as usize);
+        for i in 0..rows {
+            self.drop_row(file, table, format!("row {}", i + 1), code, String::new(), None);
         }
     }
 
@@ -809,6 +810,7 @@ fn check_tables(m: &mut Mapper<'_>) {
     for file in files {
         let known = known_tables(&file);
         let tables = m.sources.tables(&file);
+        m.plan.source_tables.insert(file.clone(), tables.clone());
         if super::source::GO_ERA_FILES.contains(&file.as_str()) {
             let rows: i64 = tables.iter().map(|(_, n)| n).sum();
             go_era = true;
@@ -819,14 +821,14 @@ fn check_tables(m: &mut Mapper<'_>) {
         }
         for (table, rows) in tables {
             if table == "schema_version" {
-                m.by_design(&file, "schema_version", "SCHEMA_VERSION");
+                m.by_design(&file, "schema_version", rows, "SCHEMA_VERSION");
             } else if ["cache_entries", "yahoo_cache", "recommendation_cache", "analytics_cache"]
                 .contains(&table.as_str())
                 && file == "cache.db"
             {
-                m.by_design(&file, &table, "EPHEMERAL_CACHE");
+                m.by_design(&file, &table, rows, "EPHEMERAL_CACHE");
             } else if table == "satellite_regime_performance" {
-                m.by_design(&file, &table, "DEAD_TABLE");
+                m.by_design(&file, &table, rows, "DEAD_TABLE");
             } else if !known.contains(&table.as_str()) {
                 if rows == 0 {
                     go_era |= is_new_schema_table(&table);
@@ -890,7 +892,7 @@ fn universe(m: &mut Mapper<'_>) {
     let table =
         m.table("config.db", "securities", &SECURITY_SHAPE).or_else(|| m.table("config.db", "stocks", &SECURITY_SHAPE));
     if let Some(table) = table {
-        let mut kept = Table { rows: Vec::new(), ..table.clone() };
+        let mut kept = table.empty_like();
         for rec in table.records() {
             let symbol = sym(rec.get("symbol")).unwrap_or_default();
             let product = blank(rec.get("product_type")).map(|p| p.to_uppercase());
@@ -958,14 +960,14 @@ fn universe(m: &mut Mapper<'_>) {
 /// Keys whose values are broker credentials: never copied into config.db (legacy-layout.md §7.2).
 pub fn is_credential_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["_api_key", "_secret", "_password", "_token"].iter().any(|s| k.ends_with(s)) || k == "tradernet_api_secret"
+    ["_api_key", "_secret", "_password", "_token"].iter().any(|s| k.ends_with(s))
 }
 
 fn config(m: &mut Mapper<'_>) {
     let t0 = m.options.t0.clone();
     let shape = Shape { required: &["key", "value"], optional: &["description", "updated_at"], dropped: &[] };
     if let Some(table) = m.table("config.db", "settings", &shape) {
-        let mut kept = Table { rows: Vec::new(), ..table.clone() };
+        let mut kept = table.empty_like();
         for rec in table.records() {
             let key = convert::txt(rec.get("key")).ok().flatten().unwrap_or_default();
             if is_credential_key(&key) {
@@ -1256,7 +1258,7 @@ fn dividends(m: &mut Mapper<'_>, flow_ids: &BTreeSet<i64>) {
 fn portfolio(m: &mut Mapper<'_>) {
     let shape = Shape { required: &["symbol", "quantity", "avg_price"], optional: POSITIONS.columns, dropped: &[] };
     if let Some(table) = m.table("state.db", "positions", &shape) {
-        let mut kept = Table { rows: Vec::new(), ..table.clone() };
+        let mut kept = table.empty_like();
         for rec in table.records() {
             let symbol = sym(rec.get("symbol")).unwrap_or_default();
             if symbol.starts_with("CASH:") {

@@ -208,12 +208,13 @@ pub fn analyze_copies(
         }
         integrity.insert(file.clone(), rows);
     }
-    let tables = sources
-        .files()
-        .map(|file| {
-            let listed = sources
-                .tables(file)
-                .into_iter()
+    let tables = plan
+        .source_tables
+        .iter()
+        .map(|(file, listed)| {
+            let listed = listed
+                .iter()
+                .cloned()
                 .map(|(name, rows)| {
                     let columns = sources.columns(file, &name).ok().flatten().unwrap_or_default();
                     SourceTable { name, columns, rows }

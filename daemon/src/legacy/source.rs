@@ -201,6 +201,11 @@ impl<'t> Record<'t> {
 }
 
 impl Table {
+    /// The same table without rows (its rows are then chosen one by one).
+    pub fn empty_like(&self) -> Table {
+        Table { file: self.file.clone(), name: self.name.clone(), columns: self.columns.clone(), rows: Vec::new() }
+    }
+
     pub fn records(&self) -> impl Iterator<Item = Record<'_>> {
         (0..self.rows.len()).map(move |index| Record { table: self, index })
     }
