@@ -9,6 +9,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
 use crate::store::StoreError;
+use crate::store::datadir::{header_application_id, sidecar};
 
 /// Legacy database files at the top of the data directory (legacy-layout.md §1).
 pub const LEGACY_FILES: [&str; 13] = [
@@ -90,12 +91,6 @@ pub struct LegacyFile {
     pub has_shm: bool,
 }
 
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
 /// The legacy files of `dir`, relative paths sorted; Go-era empty files included (they have application_id 0).
 pub fn discover(dir: &Path) -> Result<Vec<LegacyFile>, StoreError> {
     let describe = |rel: String| -> LegacyFile {
@@ -132,15 +127,6 @@ pub fn discover(dir: &Path) -> Result<Vec<LegacyFile>, StoreError> {
         found.extend(names.into_iter().map(|n| describe(format!("history/{n}"))));
     }
     Ok(found)
-}
-
-/// The application_id in a SQLite file header; `None` for an empty or non-SQLite file.
-pub fn header_application_id(path: &Path) -> Option<u32> {
-    use std::io::Read;
-    let mut header = [0u8; 100];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut header)).ok()?;
-    (&header[..16] == b"SQLite format 3\0")
-        .then(|| u32::from_be_bytes([header[68], header[69], header[70], header[71]]))
 }
 
 /// One of the eight new databases (its application_id is ours).

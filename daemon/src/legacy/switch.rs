@@ -13,10 +13,10 @@ use super::run::{MigrationReport, Mode, State, state_of};
 use super::source::{LegacyFile, Sources};
 use super::{Targets, apply, verify};
 use crate::store::backup::{dir_stamp, sha256_file};
-use crate::store::datadir::{MIGRATION_JOURNAL, create_private_dir, fsync_dir};
+use crate::store::datadir::{MIGRATION_JOURNAL, create_private_dir, fsync_dir, sidecar};
 use crate::store::open::{check_rows, is_ok};
 use crate::store::values::{Instant, format_instant};
-use crate::store::{DataDir, DbName, OpenMode, Store, StoreError};
+use crate::store::{DataDir, DbName, OpenMode, Store, StoreError, io_error};
 
 /// Test hook: `TRADER_TEST_ABORT_MIGRATION_AT=<after-backup|after-build|after-verify|move-N>` aborts the process
 /// there, to prove that every interruption converges.
@@ -27,16 +27,6 @@ fn abort_at(point: &str) {
         eprintln!("{ABORT_HOOK_ENV}: aborting at {point}");
         std::process::abort();
     }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.to_owned(), source }
-}
-
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 fn optional_sha(path: &Path) -> Result<Option<String>, StoreError> {
@@ -69,10 +59,10 @@ fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<(), Sto
     let text = serde_json::to_string_pretty(value).expect("serialisable");
     {
         use std::io::Write;
-        let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(io(&tmp))?;
+        let mut f = fs::File::create(&tmp).map_err(io_error(&tmp))?;
+        f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(io_error(&tmp))?;
     }
-    fs::rename(&tmp, path).map_err(io(path))?;
+    fs::rename(&tmp, path).map_err(io_error(path))?;
     fsync_dir(path.parent().expect("a directory"))
 }
 
@@ -87,7 +77,7 @@ fn backup_file(data: &Path, f: &LegacyFile, dir: &Path) -> Result<BackupFile, St
     let wal = sidecar(&original, "-wal");
     let original_wal_sha256 = optional_sha(&wal)?;
     let integrity = if f.bytes == 0 {
-        fs::write(&target, b"").map_err(io(&target))?;
+        fs::write(&target, b"").map_err(io_error(&target))?;
         vec!["ok".to_owned()]
     } else {
         let from = Connection::open_with_flags(&original, OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -111,7 +101,7 @@ fn backup_file(data: &Path, f: &LegacyFile, dir: &Path) -> Result<BackupFile, St
         original_sha256,
         original_wal_bytes: f.wal_bytes,
         original_wal_sha256,
-        backup_bytes: fs::metadata(&target).map_err(io(&target))?.len(),
+        backup_bytes: fs::metadata(&target).map_err(io_error(&target))?.len(),
         backup_sha256: sha256_file(&target)?,
         integrity,
     })
@@ -191,7 +181,7 @@ fn run_journal(data: &Path, journal: &mut Journal) -> Result<(), StoreError> {
         match (step.from.exists(), step.to.exists()) {
             (true, false) => {
                 create_private_dir(step.to.parent().expect("a parent"))?;
-                fs::rename(&step.from, &step.to).map_err(io(&step.from))?;
+                fs::rename(&step.from, &step.to).map_err(io_error(&step.from))?;
                 fsync_dir(step.from.parent().expect("a parent"))?;
                 fsync_dir(step.to.parent().expect("a parent"))?;
             }
@@ -217,16 +207,16 @@ fn run_journal(data: &Path, journal: &mut Journal) -> Result<(), StoreError> {
             "report": journal.backup_dir.join("report.json"),
         }),
     )?;
-    fs::remove_file(&path).map_err(io(&path))?;
+    fs::remove_file(&path).map_err(io_error(&path))?;
     fsync_dir(data)
 }
 
 /// Removes a staging directory left by a crashed run (recognised by its marker).
 fn remove_stale_staging(data: &Path) -> Result<(), StoreError> {
-    for entry in fs::read_dir(data).map_err(io(data))?.flatten() {
+    for entry in fs::read_dir(data).map_err(io_error(data))?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(".migration-staging-") && entry.path().join("STAGING").is_file() {
-            fs::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
+            fs::remove_dir_all(entry.path()).map_err(io_error(&entry.path()))?;
         }
     }
     Ok(())
@@ -242,7 +232,7 @@ pub fn migrate(
     let (state, files) = state_of(data)?;
     if state == State::Interrupted {
         let path = data.join(MIGRATION_JOURNAL);
-        let mut journal: Journal = serde_json::from_str(&fs::read_to_string(&path).map_err(io(&path))?)
+        let mut journal: Journal = serde_json::from_str(&fs::read_to_string(&path).map_err(io_error(&path))?)
             .map_err(|e| StoreError::invalid(path.display().to_string(), e.to_string()))?;
         let _lock = DataDir::new(data).lock()?;
         run_journal(data, &mut journal)?;
@@ -275,7 +265,7 @@ pub fn migrate(
 
     let staging = data.join(format!(".migration-staging-{stamp}"));
     create_private_dir(&staging)?;
-    fs::write(staging.join("STAGING"), report.run_id.as_bytes()).map_err(io(&staging))?;
+    fs::write(staging.join("STAGING"), report.run_id.as_bytes()).map_err(io_error(&staging))?;
     // The build reads only the backup copies; the verification's independent pass runs beside it.
     let built = std::thread::scope(|scope| {
         let verifier = scope.spawn(|| super::expected(&backup_dir, &files, options));
@@ -403,7 +393,7 @@ fn preflight(
     })();
     let removed = fs::remove_dir_all(&work);
     let (analysis, applied) = checked?;
-    removed.map_err(io(&work))?;
+    removed.map_err(io_error(&work))?;
     report.sources = analysis.source_files();
     report.warnings = analysis.plan.warnings.clone();
     report.blocking = analysis.plan.blocking.clone();
@@ -427,7 +417,7 @@ fn preflight(
 fn finish(data: &Path, journal: &Journal) -> Result<MigrationReport, StoreError> {
     drop(Store::open(data, OpenMode::Checked)?);
     if journal.staging_dir.exists() {
-        fs::remove_dir_all(&journal.staging_dir).map_err(io(&journal.staging_dir))?;
+        fs::remove_dir_all(&journal.staging_dir).map_err(io_error(&journal.staging_dir))?;
     }
     let (state, _) = state_of(data)?;
     let mut report = MigrationReport::for_real_run(data, &journal.t0, state);
@@ -441,17 +431,18 @@ pub fn rollback(data: &Path, from: Option<&Path>, now: Instant) -> Result<String
     let _lock = DataDir::new(data).lock()?;
     let journal_path = data.join(MIGRATION_JOURNAL);
     if journal_path.exists() {
-        let journal: Journal = serde_json::from_str(&fs::read_to_string(&journal_path).map_err(io(&journal_path))?)
-            .map_err(|e| StoreError::invalid(journal_path.display().to_string(), e.to_string()))?;
+        let journal: Journal =
+            serde_json::from_str(&fs::read_to_string(&journal_path).map_err(io_error(&journal_path))?)
+                .map_err(|e| StoreError::invalid(journal_path.display().to_string(), e.to_string()))?;
         for step in journal.steps.iter().rev().filter(|s| s.done) {
             if step.to.exists() && !step.from.exists() {
-                fs::rename(&step.to, &step.from).map_err(io(&step.to))?;
+                fs::rename(&step.to, &step.from).map_err(io_error(&step.to))?;
             }
         }
         if journal.staging_dir.exists() {
-            fs::remove_dir_all(&journal.staging_dir).map_err(io(&journal.staging_dir))?;
+            fs::remove_dir_all(&journal.staging_dir).map_err(io_error(&journal.staging_dir))?;
         }
-        fs::remove_file(&journal_path).map_err(io(&journal_path))?;
+        fs::remove_file(&journal_path).map_err(io_error(&journal_path))?;
         fsync_dir(data)?;
         return Ok("the unfinished switch-over was undone; the legacy files are back".into());
     }
@@ -476,7 +467,7 @@ pub fn rollback(data: &Path, from: Option<&Path>, now: Instant) -> Result<String
     };
     let manifest_path = backup_dir.join("manifest.json");
     let manifest: BackupManifest =
-        serde_json::from_str(&fs::read_to_string(&manifest_path).map_err(io(&manifest_path))?)
+        serde_json::from_str(&fs::read_to_string(&manifest_path).map_err(io_error(&manifest_path))?)
             .map_err(|e| StoreError::invalid(manifest_path.display().to_string(), e.to_string()))?;
     for f in &manifest.files {
         let copy = backup_dir.join(&f.path);
@@ -499,24 +490,24 @@ pub fn rollback(data: &Path, from: Option<&Path>, now: Instant) -> Result<String
         let main = name.spec().path_in(data);
         for path in [main.clone(), sidecar(&main, "-wal"), sidecar(&main, "-shm")] {
             if path.exists() {
-                fs::rename(&path, aside.join(path.file_name().expect("a name"))).map_err(io(&path))?;
+                fs::rename(&path, aside.join(path.file_name().expect("a name"))).map_err(io_error(&path))?;
             }
         }
     }
     let marker = data.join("MIGRATED_FROM_LEGACY.json");
     if marker.exists() {
-        fs::rename(&marker, aside.join("MIGRATED_FROM_LEGACY.json")).map_err(io(&marker))?;
+        fs::rename(&marker, aside.join("MIGRATED_FROM_LEGACY.json")).map_err(io_error(&marker))?;
     }
     for f in &manifest.files {
         let target = data.join(&f.path);
         create_private_dir(target.parent().expect("a parent"))?;
         let tmp = sidecar(&target, ".rollback-tmp");
-        fs::copy(backup_dir.join(&f.path), &tmp).map_err(io(&tmp))?;
-        fs::File::open(&tmp).and_then(|file| file.sync_all()).map_err(io(&tmp))?;
-        fs::rename(&tmp, &target).map_err(io(&target))?;
+        fs::copy(backup_dir.join(&f.path), &tmp).map_err(io_error(&tmp))?;
+        fs::File::open(&tmp).and_then(|file| file.sync_all()).map_err(io_error(&tmp))?;
+        fs::rename(&tmp, &target).map_err(io_error(&target))?;
         for stale in [sidecar(&target, "-wal"), sidecar(&target, "-shm")] {
             if stale.exists() {
-                fs::remove_file(&stale).map_err(io(&stale))?;
+                fs::remove_file(&stale).map_err(io_error(&stale))?;
             }
         }
         if sha256_file(&target)? != f.backup_sha256 {
@@ -545,7 +536,7 @@ pub fn rollback(data: &Path, from: Option<&Path>, now: Instant) -> Result<String
         }),
     )?;
     let log = format!("{} INFO rollback {said}\n", format_instant(now));
-    fs::write(record.join("migration.log"), &log).map_err(io(&record))?;
-    fs::write(record.join("summary.txt"), format!("{said}\n")).map_err(io(&record))?;
+    fs::write(record.join("migration.log"), &log).map_err(io_error(&record))?;
+    fs::write(record.join("summary.txt"), format!("{said}\n")).map_err(io_error(&record))?;
     Ok(said)
 }

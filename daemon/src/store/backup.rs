@@ -13,10 +13,10 @@ use rusqlite::backup::{Backup, StepResult};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::datadir::{create_private_dir, fsync_dir};
+use super::datadir::{create_private_dir, fsync_dir, sidecar};
 use super::open::{self, check_rows, is_ok, sqlite_err};
 use super::values::{Instant, format_instant};
-use super::{DataDir, DbName, StoreError};
+use super::{DataDir, DbName, StoreError, io_error};
 
 /// The kinds of backup set, each with its databases and retention (storage.md §12.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -30,15 +30,11 @@ pub enum BackupKind {
     PreMigration,
 }
 
-const ALL_BUT_CACHE: [DbName; 7] = [
-    DbName::Universe,
-    DbName::Config,
-    DbName::Ledger,
-    DbName::Portfolio,
-    DbName::Satellites,
-    DbName::Agents,
-    DbName::History,
-];
+/// Every database but the disposable cache, which comes last in [`DbName::ALL`].
+const ALL_BUT_CACHE: &[DbName] = match DbName::ALL.as_slice().split_last() {
+    Some((DbName::Cache, rest)) => rest,
+    _ => panic!("cache.db must be the last of DbName::ALL"),
+};
 
 impl BackupKind {
     /// The kinds the scheduler makes.
@@ -65,7 +61,7 @@ impl BackupKind {
     pub fn databases(self) -> &'static [DbName] {
         match self {
             BackupKind::Hourly => &[DbName::Ledger],
-            _ => &ALL_BUT_CACHE,
+            _ => ALL_BUT_CACHE,
         }
     }
 
@@ -179,15 +175,11 @@ pub fn sha256_file(path: &Path) -> Result<String, StoreError> {
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.to_owned(), source }
-}
-
 /// Copies one database through the online backup API into `target`, makes the copy a self-contained
 /// rollback-journal file, checks it, and describes it for the manifest.
 fn copy_database(data: &Path, name: DbName, target: &Path) -> Result<ManifestFile, StoreError> {
     let source = open::open_reader(data, name.spec())?;
-    OpenOptions::new().write(true).create_new(true).mode(0o600).open(target).map_err(io_err(target))?;
+    OpenOptions::new().write(true).create_new(true).mode(0o600).open(target).map_err(io_error(target))?;
     let mut copy = Connection::open(target).map_err(sqlite_err(target, "opening the copy"))?;
     {
         let backup = Backup::new(&source, &mut copy).map_err(sqlite_err(target, "starting the backup"))?;
@@ -217,11 +209,11 @@ fn copy_database(data: &Path, name: DbName, target: &Path) -> Result<ManifestFil
     let application_id = open::pragma_i64(&copy, target, "application_id")?;
     let page_count = open::pragma_i64(&copy, target, "page_count")?;
     copy.close().map_err(|(_, e)| StoreError::from_sqlite(target, "closing the copy", e))?;
-    File::open(target).and_then(|f| f.sync_all()).map_err(io_err(target))?;
+    File::open(target).and_then(|f| f.sync_all()).map_err(io_error(target))?;
     Ok(ManifestFile {
         db: name.as_str().to_owned(),
         file: name.spec().file_name(),
-        bytes: fs::metadata(target).map_err(io_err(target))?.len(),
+        bytes: fs::metadata(target).map_err(io_error(target))?.len(),
         sha256: sha256_file(target)?,
         user_version,
         application_id,
@@ -276,12 +268,12 @@ pub fn make_set_of(
             .create_new(true)
             .mode(0o600)
             .open(&manifest_path)
-            .map_err(io_err(&manifest_path))?;
+            .map_err(io_error(&manifest_path))?;
         file.write_all(serde_json::to_string_pretty(&manifest).expect("manifest serialises").as_bytes())
             .and_then(|()| file.sync_all())
-            .map_err(io_err(&manifest_path))?;
+            .map_err(io_error(&manifest_path))?;
         fsync_dir(&partial)?;
-        fs::rename(&partial, &final_dir).map_err(io_err(&final_dir))?;
+        fs::rename(&partial, &final_dir).map_err(io_error(&final_dir))?;
         fsync_dir(&kind_dir)?;
         Ok(manifest)
     })();
@@ -304,9 +296,9 @@ fn with_partial(dir: &Path) -> PathBuf {
 
 /// Removes `.partial` directories left by crashed runs.
 fn remove_partials(kind_dir: &Path) -> Result<(), StoreError> {
-    for entry in fs::read_dir(kind_dir).map_err(io_err(kind_dir))?.flatten() {
+    for entry in fs::read_dir(kind_dir).map_err(io_error(kind_dir))?.flatten() {
         if entry.file_name().to_string_lossy().ends_with(".partial") {
-            fs::remove_dir_all(entry.path()).map_err(io_err(&entry.path()))?;
+            fs::remove_dir_all(entry.path()).map_err(io_error(&entry.path()))?;
         }
     }
     Ok(())
@@ -321,7 +313,7 @@ pub fn apply_retention(data: &Path, kind: BackupKind, now: Instant) -> Result<Ve
     all.pop(); // the newest successful set is never deleted
     let mut deleted = Vec::new();
     for set in all.into_iter().filter(|s| s.created_at < keep_after) {
-        fs::remove_dir_all(&set.path).map_err(io_err(&set.path))?;
+        fs::remove_dir_all(&set.path).map_err(io_error(&set.path))?;
         deleted.push(set.path);
     }
     Ok(deleted)
@@ -346,7 +338,7 @@ pub struct VerifyReport {
 
 pub fn read_manifest(set: &Path) -> Result<Manifest, StoreError> {
     let path = set.join("manifest.json");
-    let text = fs::read_to_string(&path).map_err(io_err(&path))?;
+    let text = fs::read_to_string(&path).map_err(io_error(&path))?;
     serde_json::from_str(&text)
         .map_err(|e| StoreError::invalid(path.display().to_string(), format!("not a valid manifest: {e}")))
 }
@@ -421,12 +413,9 @@ pub struct RestoreReport {
     pub warnings: Vec<String>,
 }
 
+/// The `-wal` and `-shm` files beside a database.
 fn sidecars(path: &Path) -> [PathBuf; 2] {
-    ["-wal", "-shm"].map(|suffix| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        PathBuf::from(name)
-    })
+    ["-wal", "-shm"].map(|suffix| sidecar(path, suffix))
 }
 
 /// Restores a verified set into the data directory, offline (storage.md §12.4). The caller holds the lock.
@@ -461,27 +450,27 @@ pub fn restore(data: &Path, set: &Path, only: Option<&[DbName]>, now: Instant) -
         for path in std::iter::once(target.clone()).chain(sidecars(&target)) {
             if path.exists() {
                 let moved = archive.join(path.file_name().expect("a file name"));
-                fs::rename(&path, &moved).map_err(io_err(&path))?;
+                fs::rename(&path, &moved).map_err(io_error(&path))?;
             }
         }
         let tmp = data.join(format!("{}.restore-tmp", name.spec().file_name()));
         let source = set.join(name.spec().file_name());
         {
-            let mut from = File::open(&source).map_err(io_err(&source))?;
+            let mut from = File::open(&source).map_err(io_error(&source))?;
             let mut to = OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
                 .open(&tmp)
-                .map_err(io_err(&tmp))?;
-            std::io::copy(&mut from, &mut to).and_then(|_| to.sync_all()).map_err(io_err(&tmp))?;
+                .map_err(io_error(&tmp))?;
+            std::io::copy(&mut from, &mut to).and_then(|_| to.sync_all()).map_err(io_error(&tmp))?;
         }
-        fs::rename(&tmp, &target).map_err(io_err(&target))?;
+        fs::rename(&tmp, &target).map_err(io_error(&target))?;
         // A stale WAL beside a restored file would be replayed onto it.
         for stale in sidecars(&target) {
             if stale.exists() {
-                fs::remove_file(&stale).map_err(io_err(&stale))?;
+                fs::remove_file(&stale).map_err(io_error(&stale))?;
             }
         }
     }

@@ -157,17 +157,26 @@ pub struct DirLock {
     _file: File,
 }
 
-/// A file named like one of the eight whose `application_id` is 0 and that holds tables is a legacy file.
-/// The identity is read from the file header (offset 68) so that looking never creates `-wal`/`-shm` files; only
+/// The application_id in a SQLite file header; `None` for an empty or non-SQLite file. Reading the header never
+/// creates `-wal`/`-shm` files, as even a read-only SQLite open of a WAL database does.
+pub fn header_application_id(path: &Path) -> Option<u32> {
+    let mut header = [0u8; 100];
+    File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header)).ok()?;
+    (&header[..16] == b"SQLite format 3\0")
+        .then(|| u32::from_be_bytes([header[68], header[69], header[70], header[71]]))
+}
+
+/// The `-wal` or `-shm` file beside a database.
+pub fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// A file named like one of the eight whose `application_id` is 0 and that holds tables is a legacy file. Only
 /// a file with id 0 is opened, read-only and immutable, to see whether it holds tables.
 fn is_legacy_database(path: &Path) -> bool {
-    let mut header = [0u8; 100];
-    let read = File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
-    if read.is_err() || &header[..16] != b"SQLite format 3\0" {
-        return false;
-    }
-    let application_id = u32::from_be_bytes([header[68], header[69], header[70], header[71]]);
-    if application_id != 0 {
+    if header_application_id(path) != Some(0) {
         return false;
     }
     let uri = format!("file:{}?immutable=1", path.display());

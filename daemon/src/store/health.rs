@@ -214,12 +214,6 @@ fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
 /// Examines every database of `dir`. Runs `quick_check`, `integrity_check` and `foreign_key_check` itself.
 pub fn report(dir: &Path, now: Instant) -> HealthReport {
     let mut databases: Vec<DbHealth> = DbName::ALL.into_iter().map(|name| examine(dir, name, now)).collect();
@@ -287,8 +281,8 @@ fn examine(dir: &Path, name: DbName, now: Instant) -> DbHealth {
     let path = spec.path_in(dir);
     let mut h = DbHealth::new(name, path.clone());
     h.file_bytes = file_len(&path);
-    h.wal_bytes = file_len(&with_suffix(&path, "-wal"));
-    h.shm_bytes = file_len(&with_suffix(&path, "-shm"));
+    h.wal_bytes = file_len(&super::datadir::sidecar(&path, "-wal"));
+    h.shm_bytes = file_len(&super::datadir::sidecar(&path, "-shm"));
     if !path.exists() {
         h.flag(Status::Critical, format!("{} is missing", path.display()));
         return h;

@@ -142,6 +142,11 @@ impl StoreError {
     }
 }
 
+/// Turns an I/O error on `path` into a [`StoreError`] that names the file.
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.to_owned(), source }
+}
+
 /// Turns a SQLite error inside a repository into a [`StoreError`] that names the database.
 pub(crate) trait SqlContext<T> {
     fn ctx(self, conn: &Connection, context: &'static str) -> Result<T, StoreError>;
