@@ -82,19 +82,23 @@ pub fn content_digest(path: &Path) -> String {
     hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// SHA-256 of every file directly in `dir` whose name ends with `.db`, `-wal` or `-shm`, by name.
+/// SHA-256 of every file under `dir` (sub-directories such as `history/` included) whose name ends with `.db`,
+/// `-wal` or `-shm`, by relative path.
 pub fn file_hashes(dir: &Path) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.path().is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".db") || n.ends_with("-wal") || n.ends_with("-shm"))
-        .map(|n| {
-            let hash = trader::store::backup::sha256_file(&dir.join(&n)).unwrap();
-            (n, hash)
-        })
-        .collect();
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).unwrap().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                pending.push(path);
+            } else if name.ends_with(".db") || name.ends_with("-wal") || name.ends_with("-shm") {
+                let rel = path.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.push((rel, trader::store::backup::sha256_file(&path).unwrap()));
+            }
+        }
+    }
     out.sort();
     out
 }
