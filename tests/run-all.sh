@@ -42,12 +42,19 @@ fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path mcu-firmware/Cargo.toml --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The firmware's display engine on the host (its tests), then as the firmware builds it (thumbv8m).
+cargo clippy --manifest-path mcu-firmware/display-engine/Cargo.toml --all-targets --locked -- -D warnings
+(cd mcu-firmware && cargo clippy --locked -- -D warnings)
 
 step "cargo test"
 cargo test --workspace --locked
+# The firmware's display engine, host-tested in its own workspace (its own lock file): golden vectors, link
+# state machine, rendering.
+cargo test --manifest-path mcu-firmware/display-engine/Cargo.toml --locked
 
 step "board build: trader for aarch64-unknown-linux-gnu, run under qemu-aarch64-static"
 if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64-static >/dev/null \

@@ -28,7 +28,7 @@ ledger, portfolio, satellites, agents, history, cache), plans and executes trade
 state on the board's LED matrix.\n\nEvery command that touches data works on one data directory (--data, or \
 TRADER_DATA, default /var/lib/trader). Commands that change data refuse to run while the daemon holds the \
 directory's lock.\n\nExit codes: 0 success, 1 a failed check or operation, 2 bad usage.",
-    after_help = "Examples:\n  trader demo-data --data /tmp/demo     fill a new directory with a demo portfolio\n  \
+    after_help = "Examples:\n  trader demo                           watch the display of a demo portfolio on a simulated MCU\n  trader demo-data --data /tmp/demo     fill a new directory with a demo portfolio\n  \
 trader health --data /tmp/demo        check every database (exit 1 when one is critical)\n  \
 trader backup --kind daily            make a backup set of all databases but the cache\n  \
 trader restore /var/lib/trader/backups/daily/20260101T010700Z"
@@ -56,6 +56,10 @@ fn parse_now(text: &str) -> Result<crate::store::Instant, String> {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// See it work: a temporary data directory with the demo portfolio, the display composed from it, sent over
+    /// a pty to a simulated MCU (the firmware's own display engine) whose matrix and LEDs are drawn here.
+    /// Runs until Ctrl-C (or --seconds); ignores --data.
+    Demo(DemoRunArgs),
     /// Create the eight empty databases (a no-op on a complete directory; refuses damaged or foreign files).
     Init,
     /// Create a data directory filled with a realistic demo portfolio (25 securities, 3 years of prices,
@@ -83,6 +87,16 @@ pub enum Command {
     /// Work on single databases.
     #[command(subcommand)]
     Db(DbCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoRunArgs {
+    /// Stop after this many seconds instead of waiting for Ctrl-C.
+    #[arg(long, value_name = "N")]
+    pub seconds: Option<u64>,
+    /// Seed of the demo portfolio.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -279,6 +293,7 @@ fn progress(len: u64, message: &str) -> ProgressBar {
 pub fn run(cli: &Cli, clock: &dyn Clock) -> Outcome {
     let data = cli.data.as_path();
     match &cli.command {
+        Command::Demo(args) => crate::showcase::run(cli.json, args, clock).map_err(|e| Failure(format!("{e:#}"))),
         Command::Init => init(cli, data),
         Command::DemoData(args) => demo_data(cli, data, args, clock),
         Command::Health => health_cmd(cli, data, clock),

@@ -6,5 +6,9 @@
 pub mod cli;
 pub mod credentials;
 pub mod demo;
+pub mod display;
 pub mod legacy;
+pub mod link;
+pub mod showcase;
+pub mod sim;
 pub mod store;

@@ -65,8 +65,10 @@ pub enum Command {
 /// MCU → daemon.
 #[derive(Serialize, Deserialize, MaxSize, Debug, Clone, PartialEq, Eq)]
 pub enum FromMcu {
-    /// Handshake answer (variant 0 forever), also sent unprompted after every MCU reset.
-    Hello { protocol: u16, firmware: Version, capabilities: Capabilities, reset: ResetCause },
+    /// Handshake answer (variant 0 forever): `answering` is the sequence number of the daemon's hello, or
+    /// `None` when the MCU says hello unprompted after a reset — so a late duplicate answer is never mistaken
+    /// for a reset.
+    Hello { protocol: u16, answering: Option<u16>, firmware: Version, capabilities: Capabilities, reset: ResetCause },
     /// Command `seq` was applied; `state` is [`DisplayState::digest`] of what the MCU shows now.
     Ack { seq: u16, state: u32 },
     /// Command `seq` was refused; nothing changed.

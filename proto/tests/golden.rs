@@ -76,6 +76,7 @@ fn from_mcu() -> Vec<(&'static str, FromMcu)> {
             "hello",
             FromMcu::Hello {
                 protocol: PROTOCOL_VERSION,
+                answering: Some(300),
                 firmware: Version { major: 0, minor: 1, patch: 0 },
                 capabilities,
                 reset: ResetCause::PowerOn,
@@ -85,6 +86,7 @@ fn from_mcu() -> Vec<(&'static str, FromMcu)> {
             "hello_after_watchdog",
             FromMcu::Hello {
                 protocol: PROTOCOL_VERSION,
+                answering: None,
                 firmware: Version { major: 0, minor: 1, patch: 0 },
                 capabilities,
                 reset: ResetCause::IndependentWatchdog,

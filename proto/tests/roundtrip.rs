@@ -100,9 +100,15 @@ fn from_mcu() -> impl Strategy<Value = FromMcu> {
         },
     );
     prop_oneof![
-        (any::<u16>(), version(), capabilities, reset_cause()).prop_map(|(protocol, firmware, capabilities, reset)| {
-            FromMcu::Hello { protocol, firmware, capabilities, reset }
-        }),
+        (any::<u16>(), any::<Option<u16>>(), version(), capabilities, reset_cause()).prop_map(
+            |(protocol, answering, firmware, capabilities, reset)| FromMcu::Hello {
+                protocol,
+                answering,
+                firmware,
+                capabilities,
+                reset
+            }
+        ),
         any::<(u16, u32)>().prop_map(|(seq, state)| FromMcu::Ack { seq, state }),
         (any::<u16>(), reason).prop_map(|(seq, reason)| FromMcu::Nack { seq, reason }),
         diagnostics.prop_map(FromMcu::Diagnostics),

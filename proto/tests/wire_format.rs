@@ -14,6 +14,8 @@ enum Ty {
     U32,
     Bool,
     Str,
+    /// `Option<T>`: a tag byte, 0 = `None`, 1 = `Some` followed by the value.
+    Opt(&'static Ty),
     /// Sequence of items (`heapless::Vec`).
     Seq(&'static Ty),
     Struct(&'static str, &'static [(&'static str, Ty)]),
@@ -98,6 +100,7 @@ const FROM_MCU: Ty = Ty::Enum(&[
         "Hello",
         Shape::Fields(&[
             ("protocol", Ty::U16),
+            ("answering", Ty::Opt(&Ty::U16)),
             ("firmware", VERSION),
             ("capabilities", CAPABILITIES),
             ("reset", RESET_CAUSE),
@@ -177,6 +180,15 @@ impl Reader<'_> {
                 self.at += len;
                 write!(out, "{s:?}").unwrap();
             }
+            Ty::Opt(inner) => match self.byte() {
+                0 => out.push_str("None"),
+                1 => {
+                    out.push_str("Some(");
+                    self.read(inner, out);
+                    out.push(')');
+                }
+                other => panic!("option tag {other}"),
+            },
             Ty::Seq(item) => {
                 let len = self.varint();
                 out.push('[');

@@ -1,0 +1,277 @@
+//! What the matrix and the RGB LEDs show (portfolio.md §12): the daemon decides the content, the link carries
+//! it, the MCU animates it. Composition is a pure function of [`DisplayInputs`], so every rule is unit-tested.
+
+use rust_decimal::prelude::*;
+
+use proto::{DisplayState, Indicator, Pattern, Rgb, Scene, text};
+
+use crate::store::values::Side;
+use crate::store::{DbName, Result, Store};
+
+/// The ticker settings of portfolio.md §12.2, with their defaults.
+#[derive(Debug, Clone)]
+pub struct TickerSettings {
+    pub show_value: bool,
+    pub show_cash: bool,
+    pub show_actions: bool,
+    pub show_amounts: bool,
+    pub max_actions: usize,
+    /// Milliseconds per scrolled column (`ticker_speed_ms`).
+    pub speed_ms: u16,
+}
+
+impl Default for TickerSettings {
+    fn default() -> Self {
+        TickerSettings {
+            show_value: true,
+            show_cash: true,
+            show_actions: true,
+            show_amounts: true,
+            max_actions: 3,
+            speed_ms: 50,
+        }
+    }
+}
+
+/// A pending recommendation as the display needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingAction {
+    pub side: Side,
+    pub symbol: String,
+    pub value_eur: Decimal,
+}
+
+/// Everything the display is composed from.
+#[derive(Debug, Clone, Default)]
+pub struct DisplayInputs {
+    /// The error pool, most severe first (`FX USD MISSING`, `SYNC FAILED`, …).
+    pub errors: Vec<String>,
+    /// What the daemon is doing now (`SYNCING`, `BUY AAPL EUR500`, …).
+    pub activity: Option<String>,
+    pub total_value_eur: Decimal,
+    pub total_cash_eur: Decimal,
+    /// Every pending action the executor would pick up now, in execution order.
+    pub actions: Vec<PendingAction>,
+    pub sync_in_progress: bool,
+    /// At least one sync has succeeded since the start.
+    pub synced_once: bool,
+    pub ticker: TickerSettings,
+}
+
+/// LED blink half-period: "toggles every 1000 ms" (portfolio.md §12.3).
+const BLINK_MS: u16 = 1000;
+const RED: Rgb = Rgb { r: 255, g: 0, b: 0 };
+const BLUE: Rgb = Rgb { r: 0, g: 0, b: 255 };
+const YELLOW: Rgb = Rgb { r: 255, g: 255, b: 0 };
+const GREEN: Rgb = Rgb { r: 0, g: 255, b: 0 };
+const BUY_COLOUR: Rgb = Rgb { r: 0, g: 100, b: 255 };
+const SELL_COLOUR: Rgb = Rgb { r: 255, g: 165, b: 0 };
+
+/// The whole display state: matrix scene by pool priority (error > activity > next actions), LED3 for the
+/// service, LED4 for pending actions.
+pub fn compose(inputs: &DisplayInputs) -> DisplayState {
+    let scene = if !inputs.errors.is_empty() {
+        Scene::Error { text: text(&inputs.errors.join(" * ").to_uppercase()) }
+    } else if let Some(activity) = &inputs.activity {
+        Scene::Ticker { text: text(&activity.to_uppercase()), step_ms: inputs.ticker.speed_ms }
+    } else {
+        Scene::Ticker { text: text(&ticker_text(inputs)), step_ms: inputs.ticker.speed_ms }
+    };
+    let blink =
+        |colour, anti_phase| Indicator { colour, pattern: Pattern::Blink { half_period_ms: BLINK_MS, anti_phase } };
+    let led3 = if !inputs.errors.is_empty() {
+        Indicator { colour: RED, pattern: Pattern::Solid }
+    } else if inputs.sync_in_progress {
+        Indicator { colour: BLUE, pattern: Pattern::Solid }
+    } else if !inputs.synced_once {
+        blink(YELLOW, false)
+    } else {
+        blink(GREEN, false)
+    };
+    let buys = inputs.actions.iter().any(|a| a.side == Side::Buy);
+    let sells = inputs.actions.iter().any(|a| a.side == Side::Sell);
+    let led4 = match (buys, sells) {
+        (true, true) => Indicator {
+            colour: BUY_COLOUR,
+            pattern: Pattern::Alternate { other: SELL_COLOUR, half_period_ms: BLINK_MS },
+        },
+        (true, false) => blink(BUY_COLOUR, true),
+        (false, true) => blink(SELL_COLOUR, true),
+        (false, false) => Indicator::default(),
+    };
+    DisplayState { scene, led3, led4, brightness: 255 }
+}
+
+/// The ticker of portfolio.md §12.2: value, cash and the next actions joined with ` * `; `READY` or
+/// `SYSTEM ONLINE` when no part is produced.
+pub fn ticker_text(inputs: &DisplayInputs) -> String {
+    let settings = &inputs.ticker;
+    let mut parts = Vec::new();
+    if settings.show_value && !inputs.total_value_eur.is_zero() {
+        parts.push(format!("PORTFOLIO {}", eur(inputs.total_value_eur)));
+    }
+    if settings.show_cash {
+        parts.push(format!("CASH {}", eur(inputs.total_cash_eur)));
+    }
+    if settings.show_actions {
+        for action in inputs.actions.iter().take(settings.max_actions) {
+            let mut part = format!("{} {}", action.side.as_str(), short_symbol(&action.symbol));
+            if settings.show_amounts {
+                part = format!("{part} {}", eur(action.value_eur));
+            }
+            parts.push(part);
+        }
+    }
+    if parts.is_empty() {
+        return if inputs.total_value_eur > Decimal::ZERO { "READY" } else { "SYSTEM ONLINE" }.to_owned();
+    }
+    parts.join(" * ").to_uppercase()
+}
+
+/// An amount in whole euros, rounded half away from zero, thousands separated by `,`: `EUR12,345`,
+/// `-EUR1,234`.
+pub fn eur(amount: Decimal) -> String {
+    let rounded = amount.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
+    let digits = rounded.abs().trunc().to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if rounded.is_sign_negative() && !rounded.is_zero() { "-" } else { "" };
+    format!("{sign}EUR{grouped}")
+}
+
+/// The symbol up to its first `.`: `XIAO.1810.AS` → `XIAO`, `AAPL.US` → `AAPL`.
+pub fn short_symbol(symbol: &str) -> &str {
+    symbol.split('.').next().unwrap_or(symbol)
+}
+
+/// Inputs from the databases as they are: the newest snapshot's totals and the pending recommendations. Until
+/// the engine issue lands this is what the demo and the daemon show.
+pub fn inputs_from_store(store: &Store, ticker: TickerSettings) -> Result<DisplayInputs> {
+    let latest = crate::store::portfolio::PortfolioRepository::new(store.conn(DbName::Portfolio)).latest()?;
+    let pending = crate::store::cache::RecommendationRepository::new(store.conn(DbName::Cache)).pending(1000)?;
+    let money = |v: f64| Decimal::from_f64(v).unwrap_or_default();
+    Ok(DisplayInputs {
+        total_value_eur: latest.as_ref().map(|s| money(s.total_value)).unwrap_or_default(),
+        total_cash_eur: latest.as_ref().map(|s| money(s.cash_balance)).unwrap_or_default(),
+        actions: pending
+            .into_iter()
+            .map(|r| PendingAction {
+                side: r.side,
+                symbol: r.symbol,
+                value_eur: money(r.estimated_value.unwrap_or(0.0)),
+            })
+            .collect(),
+        synced_once: latest.is_some(),
+        ticker,
+        ..DisplayInputs::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn action(side: Side, symbol: &str, value: &str) -> PendingAction {
+        PendingAction { side, symbol: symbol.into(), value_eur: d(value) }
+    }
+
+    #[test]
+    fn amounts_round_half_away_from_zero_with_thousands_separators() {
+        assert_eq!(eur(d("12344.5")), "EUR12,345");
+        assert_eq!(eur(d("675.49")), "EUR675");
+        assert_eq!(eur(d("-1233.5")), "-EUR1,234");
+        assert_eq!(eur(d("1234567")), "EUR1,234,567");
+        assert_eq!(eur(d("0")), "EUR0");
+        assert_eq!(eur(d("-0.4")), "EUR0");
+        assert_eq!(eur(d("999.5")), "EUR1,000");
+    }
+
+    #[test]
+    fn the_ticker_reads_like_the_example_of_portfolio_md() {
+        let inputs = DisplayInputs {
+            total_value_eur: d("12345.2"),
+            total_cash_eur: d("675"),
+            actions: vec![action(Side::Buy, "XIAO.1810.AS", "855")],
+            ..DisplayInputs::default()
+        };
+        assert_eq!(ticker_text(&inputs), "PORTFOLIO EUR12,345 * CASH EUR675 * BUY XIAO EUR855");
+    }
+
+    #[test]
+    fn the_ticker_shows_at_most_three_actions_and_hides_amounts_when_asked() {
+        let mut inputs = DisplayInputs {
+            total_cash_eur: d("-5"),
+            actions: ["A.US", "B.US", "C.US", "D.US"].iter().map(|s| action(Side::Sell, s, "10")).collect(),
+            ..DisplayInputs::default()
+        };
+        inputs.ticker.show_amounts = false;
+        assert_eq!(ticker_text(&inputs), "CASH -EUR5 * SELL A * SELL B * SELL C");
+    }
+
+    #[test]
+    fn without_parts_the_ticker_says_ready_or_system_online() {
+        let mut inputs = DisplayInputs::default();
+        inputs.ticker.show_cash = false;
+        assert_eq!(ticker_text(&inputs), "SYSTEM ONLINE");
+        inputs.total_value_eur = d("1");
+        inputs.ticker.show_value = false;
+        assert_eq!(ticker_text(&inputs), "READY");
+    }
+
+    #[test]
+    fn errors_take_the_matrix_and_turn_led3_red() {
+        let inputs = DisplayInputs {
+            errors: vec!["FX USD MISSING".into(), "sync failed".into()],
+            activity: Some("SYNCING".into()),
+            sync_in_progress: true,
+            ..DisplayInputs::default()
+        };
+        let state = compose(&inputs);
+        assert_eq!(state.scene, Scene::Error { text: text("FX USD MISSING * SYNC FAILED") });
+        assert_eq!(state.led3, Indicator { colour: RED, pattern: Pattern::Solid });
+    }
+
+    #[test]
+    fn activity_comes_before_the_ticker_and_sync_shows_blue() {
+        let inputs =
+            DisplayInputs { activity: Some("SYNCING".into()), sync_in_progress: true, ..DisplayInputs::default() };
+        let state = compose(&inputs);
+        assert_eq!(state.scene, Scene::Ticker { text: text("SYNCING"), step_ms: 50 });
+        assert_eq!(state.led3.colour, BLUE);
+    }
+
+    #[test]
+    fn led3_blinks_yellow_until_the_first_sync_then_green() {
+        let mut inputs = DisplayInputs::default();
+        assert_eq!(compose(&inputs).led3.colour, YELLOW);
+        inputs.synced_once = true;
+        let led3 = compose(&inputs).led3;
+        assert_eq!(
+            led3,
+            Indicator { colour: GREEN, pattern: Pattern::Blink { half_period_ms: 1000, anti_phase: false } }
+        );
+    }
+
+    #[test]
+    fn led4_shows_pending_buys_and_sells_as_portfolio_md_says() {
+        let led4 = |actions| compose(&DisplayInputs { actions, ..DisplayInputs::default() }).led4;
+        assert_eq!(led4(vec![]), Indicator::default());
+        let buy = action(Side::Buy, "AAPL.US", "500");
+        let sell = action(Side::Sell, "SAP.DE", "1200");
+        assert_eq!(led4(vec![buy.clone()]).pattern, Pattern::Blink { half_period_ms: 1000, anti_phase: true });
+        assert_eq!(led4(vec![sell.clone()]).colour, SELL_COLOUR);
+        assert_eq!(
+            led4(vec![buy, sell]),
+            Indicator { colour: BUY_COLOUR, pattern: Pattern::Alternate { other: SELL_COLOUR, half_period_ms: 1000 } }
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! The MCU's end of the link: consumes bytes, applies commands to the display state, produces answers.
+//!
+//! It is a plain state machine: the board feeds it the bytes its UART received and the current time, and sends
+//! whatever it answers; the simulated MCU does exactly the same over a pty. Until a hello with the right
+//! protocol version arrives it accepts nothing (NACK `NeedHello`), so after an MCU reset the daemon always
+//! learns it must re-send its whole state.
+
+use core::fmt::Write;
+
+use proto::frame::{Decoder, FrameError, TO_MCU_MAX_FRAME};
+use proto::{
+    Capabilities, Command, DAEMON_SILENT_MS, Diagnostics, DisplayState, FromMcu, Indicator, NackReason,
+    PROTOCOL_VERSION, Pattern, ResetCause, Rgb, Scene, ToMcu, Version,
+};
+
+use crate::framebuffer::{Framebuffer, HEIGHT, WIDTH};
+use crate::{indicator, render};
+
+/// Who this MCU is, as it tells the daemon in its hello.
+#[derive(Clone, Copy, Debug)]
+pub struct LinkConfig {
+    pub protocol: u16,
+    pub firmware: Version,
+    pub capabilities: Capabilities,
+    /// Why the MCU last started, and how many resets it has counted.
+    pub reset: ResetCause,
+    pub resets: u16,
+}
+
+impl LinkConfig {
+    /// The UNO Q board: 13×8 matrix, LED4 on/off only (hardware.md §4).
+    pub fn uno_q(reset: ResetCause, resets: u16) -> Self {
+        LinkConfig {
+            protocol: PROTOCOL_VERSION,
+            firmware: crate::FIRMWARE_VERSION,
+            capabilities: Capabilities {
+                width: WIDTH as u8,
+                height: HEIGHT as u8,
+                gray_levels: 64,
+                led4_pwm: false,
+                max_frame: TO_MCU_MAX_FRAME as u16,
+            },
+            reset,
+            resets,
+        }
+    }
+}
+
+/// What the MCU shows at one instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shown {
+    pub frame: Framebuffer,
+    pub led3: Rgb,
+    pub led4: Rgb,
+}
+
+/// LED3 when something is wrong on the MCU's side of the link: solid red (portfolio.md §12.3's error colour).
+const ALARM: Indicator = Indicator { colour: Rgb { r: 255, g: 0, b: 0 }, pattern: Pattern::Solid };
+
+pub struct Link {
+    config: LinkConfig,
+    decoder: Decoder<TO_MCU_MAX_FRAME>,
+    state: DisplayState,
+    scene_since_ms: u32,
+    synced: bool,
+    /// The protocol version of a daemon we cannot talk to, shown on the matrix until a matching hello.
+    mismatch: Option<u16>,
+    last_frame_ms: u32,
+    boot_ms: u32,
+    counters: Diagnostics,
+}
+
+impl Link {
+    pub fn new(config: LinkConfig, now_ms: u32) -> Self {
+        Link {
+            config,
+            decoder: Decoder::new(),
+            state: DisplayState::default(),
+            scene_since_ms: now_ms,
+            synced: false,
+            mismatch: None,
+            last_frame_ms: now_ms,
+            boot_ms: now_ms,
+            counters: Diagnostics {
+                resets: config.resets,
+                last_reset: config.reset,
+                firmware: config.firmware,
+                ..Diagnostics::default()
+            },
+        }
+    }
+
+    /// The hello the MCU sends unprompted after a reset (`answering: None`), and in answer to the daemon's.
+    pub fn hello(&self, answering: Option<u16>) -> FromMcu {
+        FromMcu::Hello {
+            protocol: self.config.protocol,
+            answering,
+            firmware: self.config.firmware,
+            capabilities: self.config.capabilities,
+            reset: self.config.reset,
+        }
+    }
+
+    /// Feed received bytes; `answer` is called for every message to send back, in order.
+    pub fn receive(&mut self, bytes: &[u8], now_ms: u32, mut answer: impl FnMut(&FromMcu)) {
+        for &byte in bytes {
+            match self.decoder.push::<ToMcu>(byte) {
+                None => {}
+                Some(Ok(msg)) => self.handle(msg, now_ms, &mut answer),
+                Some(Err(FrameError::Crc)) => self.counters.crc_errors += 1,
+                Some(Err(FrameError::Overflow)) => self.counters.overflows += 1,
+                Some(Err(_)) => self.counters.decode_errors += 1,
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: ToMcu, now_ms: u32, answer: &mut impl FnMut(&FromMcu)) {
+        self.counters.frames_received = self.counters.frames_received.wrapping_add(1);
+        self.last_frame_ms = now_ms;
+        let seq = msg.seq;
+        let nack = |reason| FromMcu::Nack { seq, reason };
+        match msg.command {
+            Command::Hello { protocol, .. } => {
+                self.synced = protocol == self.config.protocol;
+                self.mismatch = (!self.synced).then_some(protocol);
+                answer(&self.hello(Some(seq)));
+            }
+            _ if self.mismatch.is_some() => answer(&nack(NackReason::ProtocolMismatch)),
+            _ if !self.synced => answer(&nack(NackReason::NeedHello)),
+            command => {
+                let new_scene = matches!(&command, Command::Scene(s) if *s != self.state.scene);
+                match self.state.apply(&command) {
+                    Ok(()) => {
+                        if new_scene {
+                            self.scene_since_ms = now_ms;
+                        }
+                        answer(&FromMcu::Ack { seq, state: self.state.digest() });
+                        if command == Command::DiagnosticsRequest {
+                            answer(&FromMcu::Diagnostics(self.diagnostics(now_ms)));
+                        }
+                    }
+                    Err(reason) => answer(&nack(reason)),
+                }
+            }
+        }
+    }
+
+    /// The state the daemon asked for (what ACK digests are computed from).
+    pub fn state(&self) -> &DisplayState {
+        &self.state
+    }
+
+    /// Whether a hello with our protocol version has been accepted since the reset.
+    pub fn synced(&self) -> bool {
+        self.synced
+    }
+
+    /// No valid frame for [`DAEMON_SILENT_MS`]: the daemon is gone or the line is dead.
+    pub fn daemon_silent(&self, now_ms: u32) -> bool {
+        now_ms.wrapping_sub(self.last_frame_ms) > DAEMON_SILENT_MS
+    }
+
+    pub fn diagnostics(&self, now_ms: u32) -> Diagnostics {
+        Diagnostics { uptime_ms: now_ms.wrapping_sub(self.boot_ms), ..self.counters }
+    }
+
+    /// What to show at `now_ms`: the daemon's state, except that a protocol mismatch replaces the scene with an
+    /// explanation, and a silent daemon turns LED3 red (the display never claims a health it cannot know).
+    pub fn shown(&self, now_ms: u32) -> Shown {
+        let mut state_override;
+        let state = match self.mismatch {
+            Some(theirs) => {
+                state_override = self.state.clone();
+                let mut text = proto::Text::new();
+                // Fits: the longest rendering is well under TEXT_MAX.
+                let _ = write!(text, "PROTOCOL MISMATCH: DAEMON V{theirs} MCU V{}", self.config.protocol);
+                state_override.scene = Scene::Error { text };
+                state_override.led3 = ALARM;
+                &state_override
+            }
+            None => &self.state,
+        };
+        let led3 = if self.daemon_silent(now_ms) { ALARM } else { state.led3 };
+        let led4 = indicator::colour_at(&state.led4, now_ms);
+        Shown {
+            frame: render::frame(state, now_ms.wrapping_sub(self.scene_since_ms)),
+            led3: indicator::colour_at(&led3, now_ms),
+            led4: if self.config.capabilities.led4_pwm { led4 } else { indicator::on_off(led4) },
+        }
+    }
+
+    /// When the current scene started (the ticker scrolls from there).
+    pub fn scene_since_ms(&self) -> u32 {
+        self.scene_since_ms
+    }
+}
