@@ -82,8 +82,12 @@ async fn the_scene_sent_is_the_scene_rendered_and_changes_follow() {
     next.scene = Scene::Error { text: text("FX USD MISSING") };
     daemon.desired.send(next.clone()).unwrap();
     converges(&sim, &next, Duration::from_secs(2)).await;
+    // The first heartbeat of a session asks for the MCU's diagnostics.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
     let stats = daemon.stats.snapshot();
     assert_eq!((stats.crc_errors, stats.decode_errors), (0, 0));
+    let mcu = stats.mcu_diagnostics.as_ref().expect("diagnostics after a heartbeat period");
+    assert!(mcu.frames_received >= 5 && mcu.crc_errors == 0, "{mcu:?}");
     assert!(stats.max_rtt > Duration::ZERO && stats.max_rtt < Duration::from_millis(150), "{stats:?}");
     daemon.stop.send(true).unwrap();
     daemon.task.await.unwrap();

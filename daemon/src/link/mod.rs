@@ -37,6 +37,8 @@ pub struct LinkConfig {
     pub heartbeat: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// How often to ask the MCU for its diagnostics (in place of a heartbeat).
+    pub diagnostics_every: Duration,
     /// After a version mismatch, how long to wait before saying hello again.
     pub mismatch_retry: Duration,
     pub daemon_version: Version,
@@ -52,6 +54,7 @@ impl LinkConfig {
             heartbeat: Duration::from_secs(1),
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
+            diagnostics_every: Duration::from_secs(60),
             mismatch_retry: Duration::from_secs(10),
             daemon_version: daemon_version(),
         }
@@ -194,6 +197,8 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     }
     // What the MCU holds, as proven by its last ACK digest; `None` = unknown, send everything.
     let mut shown: Option<DisplayState> = None;
+    // Ask for diagnostics at the first heartbeat of a session, then every `diagnostics_every`.
+    let mut diagnostics_due = Instant::now();
     loop {
         if *shutdown.borrow() {
             return End::Shutdown;
@@ -236,7 +241,13 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             _ = tokio::time::sleep(config.heartbeat) => {
-                match exchange(conn, config, stats, seq, Command::Heartbeat).await {
+                let command = if Instant::now() >= diagnostics_due {
+                    diagnostics_due = Instant::now() + config.diagnostics_every;
+                    Command::DiagnosticsRequest
+                } else {
+                    Command::Heartbeat
+                };
+                match exchange(conn, config, stats, seq, command).await {
                     Ok(Answer::Acked(d)) => {
                         if shown.as_ref().map(DisplayState::digest) != Some(d) {
                             warn!("the MCU's state digest drifted; sending the whole state again");
