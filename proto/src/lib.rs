@@ -130,6 +130,9 @@ pub enum NackReason {
     ProtocolMismatch,
     /// A value out of range (e.g. a bar taller than the matrix).
     BadValue,
+    /// A frame arrived damaged (CRC or encoding): its sequence number cannot be trusted, so `seq` is 0 and the
+    /// daemon retransmits its outstanding frame at once instead of waiting for the timeout.
+    Damaged,
 }
 
 /// The matrix content. The MCU animates it locally (scrolling, blinking), so the wire carries only changes.
@@ -166,9 +169,14 @@ pub enum Balance {
 /// Status icons, 5×7 each.
 #[derive(Serialize, Deserialize, MaxSize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Icon {
-    Check,
-    Cross,
-    Sync,
+    /// A check mark: a trade was executed.
+    TradeExecuted,
+    /// A cross: something failed.
+    Error,
+    /// Two arrows in a circle: syncing with the broker.
+    Syncing,
+    /// A broken chain: no link (the MCU shows it by itself when the daemon falls silent).
+    LinkLost,
     Up,
     Down,
     Pause,

@@ -31,9 +31,10 @@ fn scene() -> impl Strategy<Value = Scene> {
     let balance = prop_oneof![Just(Balance::Under), Just(Balance::Balanced), Just(Balance::Over)];
     let bar = (any::<u8>(), any::<u8>(), balance).prop_map(|(current, target, status)| Bar { current, target, status });
     let icon = prop_oneof![
-        Just(Icon::Check),
-        Just(Icon::Cross),
-        Just(Icon::Sync),
+        Just(Icon::TradeExecuted),
+        Just(Icon::Error),
+        Just(Icon::Syncing),
+        Just(Icon::LinkLost),
         Just(Icon::Up),
         Just(Icon::Down),
         Just(Icon::Pause)
@@ -83,8 +84,12 @@ fn from_mcu() -> impl Strategy<Value = FromMcu> {
             led4_pwm,
             max_frame,
         });
-    let reason =
-        prop_oneof![Just(NackReason::NeedHello), Just(NackReason::ProtocolMismatch), Just(NackReason::BadValue)];
+    let reason = prop_oneof![
+        Just(NackReason::NeedHello),
+        Just(NackReason::ProtocolMismatch),
+        Just(NackReason::BadValue),
+        Just(NackReason::Damaged)
+    ];
     let diagnostics = (any::<(u32, u32, u32, u32, u32, u16)>(), reset_cause(), version()).prop_map(
         |((uptime_ms, frames_received, crc_errors, decode_errors, overflows, resets), last_reset, firmware)| {
             Diagnostics {

@@ -41,9 +41,10 @@ const LED: Ty = Ty::Enum(&[("Led3", Shape::Unit), ("Led4", Shape::Unit)]);
 const BALANCE: Ty = Ty::Enum(&[("Under", Shape::Unit), ("Balanced", Shape::Unit), ("Over", Shape::Unit)]);
 const BAR: Ty = Ty::Struct("Bar", &[("current", Ty::U8), ("target", Ty::U8), ("status", BALANCE)]);
 const ICON: Ty = Ty::Enum(&[
-    ("Check", Shape::Unit),
-    ("Cross", Shape::Unit),
-    ("Sync", Shape::Unit),
+    ("TradeExecuted", Shape::Unit),
+    ("Error", Shape::Unit),
+    ("Syncing", Shape::Unit),
+    ("LinkLost", Shape::Unit),
     ("Up", Shape::Unit),
     ("Down", Shape::Unit),
     ("Pause", Shape::Unit),
@@ -80,8 +81,12 @@ const RESET_CAUSE: Ty = Ty::Enum(&[
     ("Panic", Shape::Unit),
     ("Unknown", Shape::Unit),
 ]);
-const NACK_REASON: Ty =
-    Ty::Enum(&[("NeedHello", Shape::Unit), ("ProtocolMismatch", Shape::Unit), ("BadValue", Shape::Unit)]);
+const NACK_REASON: Ty = Ty::Enum(&[
+    ("NeedHello", Shape::Unit),
+    ("ProtocolMismatch", Shape::Unit),
+    ("BadValue", Shape::Unit),
+    ("Damaged", Shape::Unit),
+]);
 const DIAGNOSTICS: Ty = Ty::Struct(
     "Diagnostics",
     &[

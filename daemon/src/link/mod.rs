@@ -323,6 +323,8 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         let deadline = sent + config.ack_timeout;
         while let Ok(answer) = tokio::time::timeout_at(deadline, conn.read_frame()).await {
             match answer.map_err(End::Io)? {
+                // The MCU saw a damaged frame — most likely ours: send it again now, not after the timeout.
+                FromMcu::Nack { reason: NackReason::Damaged, .. } => break,
                 FromMcu::Ack { seq, state } if seq == msg.seq => {
                     let rtt = sent.elapsed();
                     stats.update(|s| {

@@ -7,9 +7,11 @@
 
 pub mod font;
 pub mod framebuffer;
+pub mod gamma;
 pub mod indicator;
 pub mod link;
 pub mod render;
+pub mod scan;
 
 pub use framebuffer::{Framebuffer, HEIGHT, WIDTH};
 pub use link::{Link, LinkConfig};

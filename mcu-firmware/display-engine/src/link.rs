@@ -9,12 +9,16 @@ use core::fmt::Write;
 
 use proto::frame::{Decoder, FrameError, TO_MCU_MAX_FRAME};
 use proto::{
-    Capabilities, Command, DAEMON_SILENT_MS, Diagnostics, DisplayState, FromMcu, Indicator, NackReason,
+    Capabilities, Command, DAEMON_SILENT_MS, Diagnostics, DisplayState, FromMcu, Icon, Indicator, NackReason,
     PROTOCOL_VERSION, Pattern, ResetCause, Rgb, Scene, ToMcu, Version,
 };
 
 use crate::framebuffer::{Framebuffer, HEIGHT, WIDTH};
 use crate::{indicator, render};
+
+/// A static picture unchanged for this long is shown at a quarter of its brightness, against burn-in and
+/// glare in a dark room; any change brings it back.
+pub const IDLE_AFTER_MS: u32 = 10 * 60 * 1000;
 
 /// Who this MCU is, as it tells the daemon in its hello.
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +48,15 @@ impl LinkConfig {
             resets,
         }
     }
+}
+
+/// The scene that has the matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Showing {
+    ProtocolMismatch,
+    NoLink,
+    Boot,
+    Daemon,
 }
 
 /// What the MCU shows at one instant.
@@ -107,9 +120,15 @@ impl Link {
             match self.decoder.push::<ToMcu>(byte) {
                 None => {}
                 Some(Ok(msg)) => self.handle(msg, now_ms, &mut answer),
-                Some(Err(FrameError::Crc)) => self.counters.crc_errors += 1,
-                Some(Err(FrameError::Overflow)) => self.counters.overflows += 1,
-                Some(Err(_)) => self.counters.decode_errors += 1,
+                Some(Err(error)) => {
+                    match error {
+                        FrameError::Crc => self.counters.crc_errors += 1,
+                        FrameError::Overflow => self.counters.overflows += 1,
+                        _ => self.counters.decode_errors += 1,
+                    }
+                    // Its sequence number cannot be trusted: tell the daemon to retransmit now.
+                    answer(&FromMcu::Nack { seq: 0, reason: NackReason::Damaged });
+                }
             }
         }
     }
@@ -164,27 +183,56 @@ impl Link {
         Diagnostics { uptime_ms: now_ms.wrapping_sub(self.boot_ms), ..self.counters }
     }
 
-    /// What to show at `now_ms`: the daemon's state, except that a protocol mismatch replaces the scene with an
-    /// explanation, and a silent daemon turns LED3 red (the display never claims a health it cannot know).
+    /// Which scene has the matrix now. Priorities, highest first: a protocol mismatch (explained in text), no
+    /// link (the daemon silent too long: it can no longer vouch for what is shown), the boot animation, then
+    /// the daemon's own scene.
+    pub fn showing(&self, now_ms: u32) -> Showing {
+        if self.mismatch.is_some() {
+            Showing::ProtocolMismatch
+        } else if self.daemon_silent(now_ms) {
+            Showing::NoLink
+        } else if !self.synced && now_ms.wrapping_sub(self.boot_ms) < render::BOOT_MS {
+            Showing::Boot
+        } else {
+            Showing::Daemon
+        }
+    }
+
+    /// What to show at `now_ms` (see [`Link::showing`]); a static picture is dimmed after [`IDLE_AFTER_MS`].
     pub fn shown(&self, now_ms: u32) -> Shown {
-        let mut state_override;
-        let state = match self.mismatch {
-            Some(theirs) => {
-                state_override = self.state.clone();
+        let mut local = self.state.clone();
+        let (state, since) = match self.showing(now_ms) {
+            Showing::Daemon => (&self.state, self.scene_since_ms),
+            Showing::Boot => {
+                let frame = render::boot(now_ms.wrapping_sub(self.boot_ms));
+                return Shown { frame, led3: Rgb::OFF, led4: Rgb::OFF };
+            }
+            Showing::NoLink => {
+                local.scene = Scene::Icons(heapless::Vec::from_slice(&[Icon::LinkLost]).unwrap_or_default());
+                local.led3 = ALARM;
+                // Pending actions may have changed since: an LED that cannot be vouched for stays dark.
+                local.led4 = Indicator::default();
+                (&local, self.last_frame_ms.wrapping_add(DAEMON_SILENT_MS))
+            }
+            Showing::ProtocolMismatch => {
                 let mut text = proto::Text::new();
                 // Fits: the longest rendering is well under TEXT_MAX.
+                let theirs = self.mismatch.unwrap_or(0);
                 let _ = write!(text, "PROTOCOL MISMATCH: DAEMON V{theirs} MCU V{}", self.config.protocol);
-                state_override.scene = Scene::Error { text };
-                state_override.led3 = ALARM;
-                &state_override
+                local.scene = Scene::Error { text };
+                local.led3 = ALARM;
+                (&local, self.scene_since_ms)
             }
-            None => &self.state,
         };
-        let led3 = if self.daemon_silent(now_ms) { ALARM } else { state.led3 };
+        let elapsed = now_ms.wrapping_sub(since);
+        let mut frame = render::frame(state, elapsed);
+        if render::is_static(&state.scene) && elapsed > IDLE_AFTER_MS {
+            frame.dim(64);
+        }
         let led4 = indicator::colour_at(&state.led4, now_ms);
         Shown {
-            frame: render::frame(state, now_ms.wrapping_sub(self.scene_since_ms)),
-            led3: indicator::colour_at(&led3, now_ms),
+            frame,
+            led3: indicator::colour_at(&state.led3, now_ms),
             led4: if self.config.capabilities.led4_pwm { led4 } else { indicator::on_off(led4) },
         }
     }

@@ -28,6 +28,35 @@ pub fn frame(state: &DisplayState, elapsed_ms: u32) -> Framebuffer {
     fb
 }
 
+/// The boot animation: a diagonal wave with a fading tail sweeps the matrix once, proving every pixel works.
+pub fn boot(elapsed_ms: u32) -> Framebuffer {
+    let mut fb = Framebuffer::default();
+    let front = (elapsed_ms / BOOT_STEP_MS) as i32;
+    for row in 0..HEIGHT as i32 {
+        for col in 0..WIDTH as i32 {
+            let behind = front - (row + col);
+            if (0..4).contains(&behind) {
+                fb.set(row, col, FULL >> (2 * behind));
+            }
+        }
+    }
+    fb
+}
+
+/// One diagonal per step: the wave crosses the 20 diagonals (plus its tail) in about 1.5 s.
+pub const BOOT_STEP_MS: u32 = 64;
+/// How long the boot animation runs.
+pub const BOOT_MS: u32 = BOOT_STEP_MS * (WIDTH + HEIGHT + 3) as u32;
+
+/// Whether a scene stands still (a candidate for the low-light idle mode).
+pub fn is_static(scene: &Scene) -> bool {
+    match scene {
+        Scene::Ticker { step_ms, .. } => *step_ms == 0,
+        Scene::Error { .. } => false,
+        Scene::Off | Scene::Bars(_) | Scene::Icons(_) => true,
+    }
+}
+
 /// Error text scrolls at a fixed, readable pace (the default ticker speed, portfolio.md §12.2).
 pub const ERROR_STEP_MS: u16 = 50;
 
@@ -82,9 +111,10 @@ fn draw_bars(fb: &mut Framebuffer, bars: &[Bar]) {
 /// The 5×7 pictures of the status icons (same encoding as the font).
 pub fn icon_glyph(icon: Icon) -> [u8; font::GLYPH_WIDTH] {
     match icon {
-        Icon::Check => [0x10, 0x20, 0x10, 0x08, 0x04],
-        Icon::Cross => [0x22, 0x14, 0x08, 0x14, 0x22],
-        Icon::Sync => [0x1C, 0x22, 0x2A, 0x22, 0x1C],
+        Icon::TradeExecuted => [0x10, 0x20, 0x10, 0x08, 0x04],
+        Icon::Error => [0x22, 0x14, 0x08, 0x14, 0x22],
+        Icon::Syncing => [0x1C, 0x22, 0x2A, 0x22, 0x1C],
+        Icon::LinkLost => [0x06, 0x09, 0x00, 0x48, 0x30],
         Icon::Up => [0x08, 0x04, 0x7E, 0x04, 0x08],
         Icon::Down => [0x08, 0x10, 0x3F, 0x10, 0x08],
         Icon::Pause => [0x00, 0x3E, 0x00, 0x3E, 0x00],

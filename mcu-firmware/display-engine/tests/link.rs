@@ -1,6 +1,6 @@
 //! The MCU's link state machine, driven by frames as the daemon would send them.
 
-use display_engine::link::Shown;
+use display_engine::link::{IDLE_AFTER_MS, Showing, Shown};
 use display_engine::{Link, LinkConfig, render};
 use proto::frame::{self, TO_MCU_MAX_FRAME};
 use proto::*;
@@ -80,7 +80,7 @@ fn a_repeated_scene_does_not_restart_the_scroll() {
 }
 
 #[test]
-fn damaged_frames_are_counted_by_kind_and_answered_by_nothing() {
+fn damaged_frames_are_counted_by_kind_and_nacked_without_trusting_their_sequence_number() {
     let mut link = fresh();
     let mut damaged = frame_of(9, hello(PROTOCOL_VERSION));
     damaged[1] ^= 0x01;
@@ -89,9 +89,91 @@ fn damaged_frames_are_counted_by_kind_and_answered_by_nothing() {
     link.receive(&[0x42; 400], 0, |a| answers.push(a.clone()));
     link.receive(&[0x00], 0, |a| answers.push(a.clone()));
     link.receive(&[0x01, 0x00], 0, |a| answers.push(a.clone()));
-    assert!(answers.is_empty());
+    let damaged_nack = FromMcu::Nack { seq: 0, reason: NackReason::Damaged };
+    assert_eq!(answers, [damaged_nack.clone(), damaged_nack.clone(), damaged_nack]);
     let d = link.diagnostics(1234);
     assert_eq!((d.crc_errors, d.overflows, d.decode_errors, d.frames_received, d.uptime_ms), (1, 1, 1, 0, 1234));
+    // Garbage does not disturb the next valid frame.
+    assert!(matches!(
+        send(&mut link, 10, hello(PROTOCOL_VERSION), 5)[..],
+        [FromMcu::Hello { answering: Some(10), .. }]
+    ));
+}
+
+#[test]
+fn after_the_link_timeout_the_no_link_scene_takes_the_matrix() {
+    let mut link = fresh();
+    send(&mut link, 1, hello(PROTOCOL_VERSION), 0);
+    send(&mut link, 2, ticker("PORTFOLIO EUR1"), 0);
+    send(
+        &mut link,
+        3,
+        Command::Indicator {
+            led: Led::Led4,
+            indicator: Indicator { colour: Rgb { r: 255, g: 0, b: 0 }, pattern: Pattern::Solid },
+        },
+        0,
+    );
+    assert_eq!(link.showing(DAEMON_SILENT_MS), Showing::Daemon);
+    assert_eq!(link.showing(DAEMON_SILENT_MS + 1), Showing::NoLink);
+    let shown = link.shown(DAEMON_SILENT_MS + 1);
+    let no_link = DisplayState {
+        scene: Scene::Icons(heapless::Vec::from_slice(&[Icon::LinkLost]).unwrap()),
+        ..DisplayState::default()
+    };
+    assert_eq!(shown.frame, render::frame(&no_link, 0));
+    assert_eq!((shown.led3, shown.led4), (Rgb { r: 255, g: 0, b: 0 }, Rgb::OFF));
+    // The daemon's scene comes back with its next frame; its state was kept.
+    send(&mut link, 4, Command::Heartbeat, DAEMON_SILENT_MS + 10);
+    assert_eq!(link.showing(DAEMON_SILENT_MS + 11), Showing::Daemon);
+}
+
+#[test]
+fn the_boot_animation_plays_until_the_first_hello() {
+    let mut link = fresh();
+    assert_eq!(link.showing(0), Showing::Boot);
+    let lit: usize = (0..render::BOOT_MS).step_by(16).map(|t| link.shown(t).frame.lit()).sum();
+    assert!(lit > 0);
+    let mut seen = [[false; 13]; 8];
+    for t in (0..render::BOOT_MS).step_by(8) {
+        let f = render::boot(t);
+        for (r, row) in f.rows.iter().enumerate() {
+            for (c, &l) in row.iter().enumerate() {
+                seen[r][c] |= l == 255;
+            }
+        }
+    }
+    assert!(seen.iter().flatten().all(|&s| s), "the wave lights every pixel fully once");
+    assert_eq!(link.showing(render::BOOT_MS), Showing::Daemon);
+    send(&mut link, 1, hello(PROTOCOL_VERSION), 10);
+    assert_eq!(link.showing(20), Showing::Daemon, "a hello ends the animation early");
+}
+
+fn brightest(link: &Link, now: u32) -> u8 {
+    *link.shown(now).frame.rows.iter().flatten().max().unwrap()
+}
+
+#[test]
+fn a_static_picture_dims_after_ten_minutes_and_a_change_restores_it() {
+    let mut link = fresh();
+    send(&mut link, 1, hello(PROTOCOL_VERSION), 0);
+    let icons = Command::Scene(Scene::Icons(heapless::Vec::from_slice(&[Icon::TradeExecuted]).unwrap()));
+    send(&mut link, 2, icons, 0);
+    // Heartbeats keep the link alive; the picture stays the same.
+    for t in (1..=IDLE_AFTER_MS / 1000).map(|s| s * 1000) {
+        send(&mut link, 3, Command::Heartbeat, t);
+    }
+    assert_eq!(brightest(&link, IDLE_AFTER_MS), 255);
+    send(&mut link, 3, Command::Heartbeat, IDLE_AFTER_MS + 1000);
+    assert_eq!(brightest(&link, IDLE_AFTER_MS + 1000), 64);
+    send(&mut link, 4, ticker("BUY"), IDLE_AFTER_MS + 1000);
+    send(
+        &mut link,
+        5,
+        Command::Scene(Scene::Icons(heapless::Vec::from_slice(&[Icon::Syncing]).unwrap())),
+        IDLE_AFTER_MS + 1001,
+    );
+    assert_eq!(brightest(&link, IDLE_AFTER_MS + 1002), 255);
 }
 
 #[test]
