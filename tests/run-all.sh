@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check of Arduino Trader, exactly as CI does (.ci/run calls this and nothing else):
 #   formatting, clippy -D warnings, all host tests, the aarch64 board build run under qemu-user,
-#   and (once it exists) the firmware build.
+#   the firmware's release build with its size budget, and its engine tests under qemu-system-arm.
 # It installs what it needs when it can (rustup components and targets, the Debian packages of
 # hardware.md §7.1) and says clearly what it skipped when it cannot. Exit code 0 only when every step ran
 # and passed; a skipped step is reported but only fails the run under CI (CI=true).
@@ -48,7 +48,16 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The firmware's display engine on the host (its tests), then as the firmware builds it (thumbv8m).
 cargo clippy --manifest-path mcu-firmware/display-engine/Cargo.toml --all-targets --locked -- -D warnings
-(cd mcu-firmware && cargo clippy --locked -- -D warnings)
+(cd mcu-firmware && cargo clippy --locked -p trader-mcu -p qemu-tests --all-targets -- -D warnings)
+
+step "firmware: release build (thumbv8m), size budget and vector table, engine tests on an emulated Cortex-M33"
+(cd mcu-firmware && cargo build --release --locked)
+cargo run -q --locked -p system-tests --bin firmware_image -- mcu-firmware/target/thumbv8m.main-none-eabihf/release/trader-mcu
+if command -v qemu-system-arm >/dev/null; then
+  (cd mcu-firmware && cargo test --release --locked -p qemu-tests)
+else
+  skip "firmware tests on qemu-system-arm (install the qemu-system-arm package)"
+fi
 
 step "cargo test"
 cargo test --workspace --locked
@@ -70,13 +79,6 @@ if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64-static
   echo "aarch64 binary: $(stat -c %s "$board_bin") bytes; --version, init and health pass under qemu"
 else
   skip "board build (needs aarch64-linux-gnu-gcc, qemu-aarch64-static and the rustup target)"
-fi
-
-step "firmware"
-if [[ -f mcu-firmware/Cargo.toml ]]; then
-  (cd mcu-firmware && cargo build --release --locked)
-else
-  echo "mcu-firmware has no crate yet (see mcu-firmware/README.md); nothing to build"
 fi
 
 step "summary"

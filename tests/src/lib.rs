@@ -1,6 +1,7 @@
 //! Helpers for the system tests: the real `trader` binary, real data directories, and digests of what the
 //! databases hold; `legacy_fixture` builds legacy data directories.
 
+pub mod firmware_image;
 pub mod legacy_fixture;
 
 use std::path::{Path, PathBuf};

@@ -11,6 +11,7 @@ pub mod gamma;
 pub mod indicator;
 pub mod link;
 pub mod render;
+pub mod reset;
 pub mod scan;
 
 pub use framebuffer::{Framebuffer, HEIGHT, WIDTH};

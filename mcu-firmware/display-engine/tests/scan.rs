@@ -110,6 +110,8 @@ fn the_gamma_table_gives_many_distinct_increasing_levels_within_the_slot() {
     assert!(gamma.distinct_levels() >= 16, "R1: at least 16 levels, got {}", gamma.distinct_levels());
     assert!(gamma.ticks.windows(2).all(|w| w[0] <= w[1]), "never darker for a higher level");
     assert_eq!((gamma.on_ticks(0), gamma.on_ticks(1), gamma.on_ticks(255)), (0, T_MIN_TICKS, T_MAX_TICKS));
+    // 160 + 11360·(127/254)^2.2 = 2632.2; the QEMU test checks the same value on the Cortex-M33.
+    assert_eq!(gamma.on_ticks(128), 2632);
     // The 16 levels a daemon would use (0, 17, 34, … 255) are strictly increasing on-times.
     let sixteen: Vec<u16> = (0..16).map(|i| gamma.on_ticks(i * 17)).collect();
     assert!(sixteen.windows(2).all(|w| w[0] < w[1]), "{sixteen:?}");
