@@ -56,6 +56,12 @@ fn parse_now(text: &str) -> Result<crate::store::Instant, String> {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon: storage jobs on schedule, the display on the MCU, the console. Stops cleanly on
+    /// SIGTERM/SIGINT (exit 0); SIGHUP reloads the configuration. Under systemd: Type=notify, watchdog, journald.
+    Run(RunArgs),
+    /// Talk to the running daemon's console: one COMMAND and its answer, or an interactive session with line
+    /// editing and history when no COMMAND is given (`help` lists the commands).
+    Console(ConsoleArgs),
     /// See it work: a temporary data directory with the demo portfolio, the display composed from it, sent over
     /// a pty to a simulated MCU (the firmware's own display engine) whose matrix and LEDs are drawn here.
     /// Runs until Ctrl-C (or --seconds); ignores --data.
@@ -87,6 +93,24 @@ pub enum Command {
     /// Work on single databases.
     #[command(subcommand)]
     Db(DbCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file (every key and its default: deploy/trader.toml.example). Its data_dir is used,
+    /// not --data.
+    #[arg(long, default_value = crate::runtime::config::DEFAULT_CONFIG, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    /// The daemon's console socket.
+    #[arg(long, default_value = "/run/trader/console.sock", value_name = "PATH")]
+    pub socket: PathBuf,
+    /// The command to send (status, health, link, db, display, gc --dry-run, backup now, log N, help).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -245,7 +269,10 @@ type Outcome = Result<ExitCode, Failure>;
 /// Parses the arguments, runs the command, and turns every error into a message and an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The daemon installs its own logging (journald, the console's recent lines, reloadable level).
+    if !matches!(cli.command, Command::Run(_)) {
+        init_logging();
+    }
     let clock: Box<dyn Clock> = match cli.now {
         Some(at) => Box::new(FixedClock::new(at)),
         None => Box::new(SystemClock),
@@ -293,6 +320,8 @@ fn progress(len: u64, message: &str) -> ProgressBar {
 pub fn run(cli: &Cli, clock: &dyn Clock) -> Outcome {
     let data = cli.data.as_path();
     match &cli.command {
+        Command::Run(args) => Ok(crate::runtime::run(&args.config)),
+        Command::Console(args) => crate::runtime::client::run(args, cli.json).map_err(|e| Failure(format!("{e:#}"))),
         Command::Demo(args) => crate::showcase::run(cli.json, args, clock).map_err(|e| Failure(format!("{e:#}"))),
         Command::Init => init(cli, data),
         Command::DemoData(args) => demo_data(cli, data, args, clock),

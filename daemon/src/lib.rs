@@ -9,6 +9,7 @@ pub mod demo;
 pub mod display;
 pub mod legacy;
 pub mod link;
+pub mod runtime;
 pub mod showcase;
 pub mod sim;
 pub mod store;
