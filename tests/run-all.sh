@@ -23,8 +23,8 @@ for target in aarch64-unknown-linux-gnu thumbv8m.main-none-eabihf; do
 done
 
 # hardware.md §7.1: the cross linker and C library for the board build, qemu-user to run it, qemu-system-arm
-# for the firmware tests. (Installing qemu-system-arm 7.2 may remove a backports qemu-utils; nothing needs it.)
-packages=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static qemu-system-arm)
+# for the firmware tests, systemd for `systemd-analyze security`. (Installing qemu-system-arm 7.2 may remove a backports qemu-utils; nothing needs it.)
+packages=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static qemu-system-arm systemd)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -79,6 +79,33 @@ if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64-static
   echo "aarch64 binary: $(stat -c %s "$board_bin") bytes; --version, init and health pass under qemu"
 else
   skip "board build (needs aarch64-linux-gnu-gcc, qemu-aarch64-static and the rustup target)"
+fi
+
+step "deployment: the unit's security score, the Debian package, the install scripts"
+score=$(systemd-analyze security --offline=true deploy/trader.service 2>/dev/null \
+  | sed -n 's/.*Overall exposure level for trader.service: \([0-9.]*\).*/\1/p')
+echo "systemd-analyze security deploy/trader.service: ${score:-?} (at most 2.5 required)"
+if [[ -z $score ]] || ! awk -v s="$score" 'BEGIN { exit !(s <= 2.5) }'; then
+  echo "deploy/trader.service: exposure ${score:-unknown} is above 2.5"
+  exit 1
+fi
+for script in deploy/install.sh deploy/uninstall.sh deploy/build.sh deploy/flash-mcu.sh deploy/debian/postinst; do
+  bash -n "$script"
+done
+if [[ -f target/aarch64-unknown-linux-gnu/release/trader ]]; then
+  command -v cargo-deb >/dev/null || cargo install --locked --quiet cargo-deb
+  cp mcu-firmware/target/thumbv8m.main-none-eabihf/release/trader-mcu target/mcu-firmware.elf
+  rm -f target/trader_*_arm64.deb
+  cargo deb --no-build --no-strip --locked -p trader --target aarch64-unknown-linux-gnu --output target/ 2>/dev/null
+  deb=$(ls target/trader_*_arm64.deb)
+  contents=$(dpkg-deb --contents "$deb")
+  for path in ./usr/bin/trader ./lib/systemd/system/trader.service ./lib/udev/rules.d/60-trader.rules \
+    ./etc/trader/trader.toml ./usr/share/doc/trader/trader.toml.example ./usr/lib/trader/mcu-firmware.elf; do
+    grep -q " $path\$" <<<"$contents" || { echo "$deb lacks $path"; exit 1; }
+  done
+  echo "$deb: $(stat -c %s "$deb") bytes; binary, unit, udev rules, configuration and firmware inside"
+else
+  skip "Debian package (needs the aarch64 board build)"
 fi
 
 step "summary"
