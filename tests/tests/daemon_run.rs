@@ -29,6 +29,10 @@ fn config(dir: &Path, extra: &str) -> PathBuf {
 
 impl Daemon {
     fn start(extra: &str) -> Daemon {
+        Self::start_with(extra, &[])
+    }
+
+    fn start_with(extra: &str, env: &[(&str, &Path)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         assert!(trader(&["demo-data", "--data", data.to_str().unwrap()]).status.success());
@@ -38,6 +42,8 @@ impl Daemon {
         let child = Command::new(trader_bin())
             .args(["run", "--config", config.to_str().unwrap()])
             .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .envs(env.iter().map(|(k, v)| (k.to_string(), v.to_path_buf())))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -222,4 +228,58 @@ fn a_configuration_with_an_unknown_key_is_refused_by_name() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unknown field `ticker_speeed_ms`") && stderr.contains("trader.toml"), "{stderr}");
     assert!(!dir.path().join("data").exists(), "nothing was created");
+}
+
+#[test]
+fn systemd_hears_ready_watchdog_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // WATCHDOG_USEC as systemd sets it for WatchdogSec=: pings come at half the interval.
+    let env = [("NOTIFY_SOCKET", socket_path.as_path()), ("WATCHDOG_USEC", Path::new("200000"))];
+    let mut daemon = Daemon::start_with("", &env);
+    let mut heard = Vec::new();
+    let mut buf = [0u8; 256];
+    while !heard.iter().any(|m: &String| m == "READY=1") {
+        let n = socket.recv(&mut buf).expect("READY=1 from the daemon");
+        heard.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    while !heard.iter().any(|m| m == "WATCHDOG=1") {
+        let n = socket.recv(&mut buf).expect("WATCHDOG=1 from the daemon");
+        heard.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    daemon.signal(rustix::process::Signal::TERM);
+    while !heard.iter().any(|m| m == "STOPPING=1") {
+        let n = socket.recv(&mut buf).expect("STOPPING=1 from the daemon");
+        heard.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(daemon.wait(Duration::from_secs(5)).0.success(), "{heard:?}");
+}
+
+#[test]
+fn the_console_also_answers_on_a_serial_tty() {
+    let dir = tempfile::tempdir().unwrap();
+    let tty = dir.path().join("gadget");
+    let master = trader::sim::open_pty(&tty).unwrap();
+    let daemon = Daemon::start(&format!("serial = \"{}\"\n", tty.display()));
+    daemon.first_scene();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut answer = Vec::new();
+    let mut asked = Instant::now() - Duration::from_secs(10);
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&answer).contains("\n.\n") {
+        assert!(Instant::now() < deadline, "no answer on the serial console: {}", String::from_utf8_lossy(&answer));
+        if asked.elapsed() > Duration::from_secs(2) {
+            // The daemon opens the tty shortly after its start; ask again until it listens.
+            let _ = rustix::io::write(&master, b"status\n");
+            asked = Instant::now();
+        }
+        if let Ok(n @ 1..) = rustix::io::read(&master, &mut buf) {
+            answer.extend_from_slice(&buf[..n]);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.contains("trader 0.1.0 up") && text.contains("scene Ticker"), "{text}");
 }
