@@ -7,6 +7,7 @@ pub mod cli;
 pub mod credentials;
 pub mod demo;
 pub mod display;
+pub mod engine;
 pub mod legacy;
 pub mod link;
 pub mod runtime;
