@@ -5,6 +5,8 @@
 //! Still to come (see the engine issue's note): the security score, allocation, the planner, execution checks,
 //! DRIP decisions and the jobs and commands that use them.
 
+pub mod allocation;
 pub mod analytics;
 pub mod money;
 pub mod primitives;
+pub mod score;
