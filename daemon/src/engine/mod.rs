@@ -8,5 +8,6 @@
 pub mod allocation;
 pub mod analytics;
 pub mod money;
+pub mod planner;
 pub mod primitives;
 pub mod score;

@@ -1,0 +1,213 @@
+//! Planner pieces (portfolio.md §7): the portfolio hash that keys recommendations, and the profit-taking
+//! (windfall) calculator. The sequence generator, filters and evaluation follow in the engine issue.
+
+use chrono::NaiveDate;
+use rust_decimal::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::store::values::canonical_decimal;
+
+/// A universe security or held symbol, as the hash sees it (after pending orders).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HashSecurity {
+    pub symbol: String,
+    /// 0 when not held.
+    pub quantity: Decimal,
+    pub allow_buy: bool,
+    pub allow_sell: bool,
+    pub min_target: Option<Decimal>,
+    pub max_target: Option<Decimal>,
+    pub country: String,
+    pub industry: String,
+}
+
+/// Everything the portfolio hash covers (portfolio.md §7.10). Prices and values are excluded on purpose.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HashInputs {
+    pub securities: Vec<HashSecurity>,
+    /// Cash per currency after pending orders.
+    pub cash: Vec<(String, Decimal)>,
+    /// `(kind, group, normalised share)`, kind `country_group` / `industry_group`.
+    pub targets: Vec<(String, String, f64)>,
+    /// `(kind, group, member)`, kind `country` / `industry`.
+    pub memberships: Vec<(String, String, String)>,
+    /// The settings of the `K` lines.
+    pub constants: Vec<(String, Decimal)>,
+    /// SHA-256 (hex) of the planner configuration text in force.
+    pub planner_config_sha256: Option<String>,
+    /// Date of the last completed scoring run.
+    pub scores_as_of: Option<NaiveDate>,
+}
+
+/// The hash's lines, sorted by byte order.
+pub fn hash_lines(inputs: &HashInputs) -> Vec<String> {
+    let flag = |b: bool| if b { "1" } else { "0" };
+    let opt = |d: &Option<Decimal>| d.map(canonical_decimal).unwrap_or_default();
+    let mut lines: Vec<String> = Vec::new();
+    for s in &inputs.securities {
+        lines.push(format!(
+            "S|{}|{}|{}|{}|{}|{}|{}|{}",
+            s.symbol,
+            canonical_decimal(s.quantity),
+            flag(s.allow_buy),
+            flag(s.allow_sell),
+            opt(&s.min_target),
+            opt(&s.max_target),
+            s.country,
+            s.industry
+        ));
+    }
+    for (currency, amount) in inputs.cash.iter().filter(|(_, a)| !a.is_zero()) {
+        let cents = amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+        lines.push(format!("C|{currency}|{cents:.2}"));
+    }
+    for (kind, group, share) in inputs.targets.iter().filter(|(_, _, s)| *s != 0.0) {
+        lines.push(format!("T|{kind}|{group}|{share:.4}"));
+    }
+    for (kind, group, member) in &inputs.memberships {
+        lines.push(format!("G|{kind}|{group}|{member}"));
+    }
+    for (key, value) in &inputs.constants {
+        lines.push(format!("K|{key}|{}", canonical_decimal(*value)));
+    }
+    if let Some(sha) = &inputs.planner_config_sha256 {
+        lines.push(format!("P|{sha}"));
+    }
+    if let Some(date) = inputs.scores_as_of {
+        lines.push(format!("V|{date}"));
+    }
+    lines.sort();
+    lines
+}
+
+/// The portfolio hash: the first 16 hex characters of the SHA-256 of the sorted lines, each ended by `\n`.
+pub fn portfolio_hash(inputs: &HashInputs) -> String {
+    let mut sha = Sha256::new();
+    for line in hash_lines(inputs) {
+        sha.update(line.as_bytes());
+        sha.update(b"\n");
+    }
+    let digest = sha.finalize();
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The windfall threshold θ (`profit_taking.windfall_threshold`, default preset).
+pub const WINDFALL_THRESHOLD: f64 = 0.25;
+
+/// What the profit-taking calculator decides for one position (portfolio.md §7.4).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProfitTaking {
+    /// Gain expected from the security's own growth over the holding period.
+    pub expected: f64,
+    pub excess: f64,
+    /// Windfall score `ws`.
+    pub windfall: f64,
+    /// Share of the holding to sell; `None` = no candidate.
+    pub sell_fraction: Option<f64>,
+}
+
+/// Gain `g`, years held `y` (unknown → 1.0; at least 0.1), the security's CAGR `c` (absent → 0.10).
+pub fn profit_taking(gain: f64, years_held: Option<f64>, cagr: Option<f64>, theta: f64) -> ProfitTaking {
+    let y = years_held.unwrap_or(1.0).max(0.1);
+    let c = cagr.unwrap_or(0.10);
+    let expected = if c <= -1.0 { 0.0 } else { (1.0 + c).powf(y) - 1.0 };
+    let excess = gain - expected;
+    let windfall = if excess >= 2.0 * theta {
+        1.0
+    } else if excess >= theta {
+        0.5 + 0.5 * (excess - theta) / theta
+    } else if excess > 0.0 {
+        0.5 * excess / theta
+    } else {
+        0.0
+    };
+    let sell_fraction = if gain >= 1.0 && excess > 0.30 {
+        Some(0.50)
+    } else if gain >= 1.0 {
+        Some(0.30)
+    } else if excess >= 2.0 * theta {
+        Some(0.40)
+    } else if excess >= theta {
+        Some(0.20)
+    } else {
+        None
+    };
+    ProfitTaking { expected, excess, windfall, sell_fraction }
+}
+
+/// The candidate's priority: `(ws + 0.5) / mult × pw`.
+pub fn profit_taking_priority(windfall: f64, multiplier: f64, weight: f64) -> f64 {
+    (windfall + 0.5) / multiplier * weight
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_golden_portfolio_hash_of_portfolio_md() {
+        let security = |symbol: &str, qty: &str, allow_sell: bool, country: &str, industry: &str| HashSecurity {
+            symbol: symbol.into(),
+            quantity: d(qty),
+            allow_buy: true,
+            allow_sell,
+            min_target: None,
+            max_target: None,
+            country: country.into(),
+            industry: industry.into(),
+        };
+        let inputs = HashInputs {
+            securities: vec![
+                security("SAP.DE", "0", false, "Germany", "Software"),
+                security("AAPL.US", "10.000", true, "United States", "Consumer Electronics"),
+            ],
+            cash: vec![("USD".into(), d("-12.5")), ("EUR".into(), d("1500")), ("GBP".into(), d("0"))],
+            targets: vec![("country_group".into(), "EU".into(), 0.6), ("country_group".into(), "US".into(), 0.4)],
+            memberships: vec![
+                ("country".into(), "US".into(), "United States".into()),
+                ("country".into(), "EU".into(), "Germany".into()),
+            ],
+            scores_as_of: NaiveDate::from_ymd_opt(2026, 1, 5),
+            ..HashInputs::default()
+        };
+        assert_eq!(
+            hash_lines(&inputs),
+            [
+                "C|EUR|1500.00",
+                "C|USD|-12.50",
+                "G|country|EU|Germany",
+                "G|country|US|United States",
+                "S|AAPL.US|10|1|1|||United States|Consumer Electronics",
+                "S|SAP.DE|0|1|0|||Germany|Software",
+                "T|country_group|EU|0.6000",
+                "T|country_group|US|0.4000",
+                "V|2026-01-05",
+            ]
+        );
+        assert_eq!(portfolio_hash(&inputs), "643de2c768fefa51");
+    }
+
+    #[test]
+    fn profit_taking_reference_cases() {
+        let t = WINDFALL_THRESHOLD;
+        let a = profit_taking(0.61, Some(3.0), Some(0.17), t);
+        assert!((a.expected - 0.601613).abs() < 1e-6 && (a.windfall - 0.016774).abs() < 1e-6);
+        assert_eq!(a.sell_fraction, None);
+        let b = profit_taking(0.80, Some(1.0), Some(0.10), t);
+        assert_eq!((b.windfall, b.sell_fraction), (1.0, Some(0.40)));
+        assert!((profit_taking_priority(b.windfall, 1.0, 1.2) - 1.8).abs() < 1e-12);
+        assert_eq!(profit_taking(1.20, Some(3.0), Some(0.10), t).sell_fraction, Some(0.50), "windfall doubler");
+        let c = profit_taking(1.05, Some(8.0), Some(0.10), t);
+        assert!((c.expected - 1.143589).abs() < 1e-6);
+        assert_eq!((c.windfall, c.sell_fraction), (0.0, Some(0.30)), "consistent doubler");
+        // excess 0.35: gain 0.45 over an expected 0.10 (1 year at 10 %).
+        let e = profit_taking(0.45, Some(1.0), Some(0.10), t);
+        assert!((e.windfall - 0.7).abs() < 1e-9);
+        assert_eq!(e.sell_fraction, Some(0.20));
+        assert!((profit_taking(0.1, None, None, t).expected - 0.10).abs() < 1e-12, "unknown: 1 year at 10 %");
+    }
+}
