@@ -62,6 +62,9 @@ pub enum Command {
     /// Talk to the running daemon's console: one COMMAND and its answer, or an interactive session with line
     /// editing and history when no COMMAND is given (`help` lists the commands).
     Console(ConsoleArgs),
+    /// The security scores (portfolio.md §5), best first. `--refresh` scores the universe from its price
+    /// history now and stores the result (the daemon does it daily at 04:30).
+    Scores(ScoresArgs),
     /// See it work: a temporary data directory with the demo portfolio, the display composed from it, sent over
     /// a pty to a simulated MCU (the firmware's own display engine) whose matrix and LEDs are drawn here.
     /// Runs until Ctrl-C (or --seconds); ignores --data.
@@ -93,6 +96,16 @@ pub enum Command {
     /// Work on single databases.
     #[command(subcommand)]
     Db(DbCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ScoresArgs {
+    /// Score the universe now and store the scores (refused while the daemon holds the data directory).
+    #[arg(long)]
+    pub refresh: bool,
+    /// Show at most this many securities.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
 }
 
 #[derive(Debug, Args)]
@@ -323,6 +336,7 @@ pub fn run(cli: &Cli, clock: &dyn Clock) -> Outcome {
         Command::Run(args) => Ok(crate::runtime::run(&args.config)),
         Command::Console(args) => crate::runtime::client::run(args, cli.json).map_err(|e| Failure(format!("{e:#}"))),
         Command::Demo(args) => crate::showcase::run(cli.json, args, clock).map_err(|e| Failure(format!("{e:#}"))),
+        Command::Scores(args) => scores(cli, data, args, clock),
         Command::Init => init(cli, data),
         Command::DemoData(args) => demo_data(cli, data, args, clock),
         Command::Health => health_cmd(cli, data, clock),
@@ -363,6 +377,53 @@ pub fn run(cli: &Cli, clock: &dyn Clock) -> Outcome {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn scores(cli: &Cli, data: &Path, args: &ScoresArgs, clock: &dyn Clock) -> Outcome {
+    let dir = DataDir::new(data);
+    if dir.layout()? != Layout::Complete {
+        return Err(Failure(format!("{}: not a complete data directory (see `trader health`)", data.display())));
+    }
+    let _lock = if args.refresh { Some(dir.lock()?) } else { None };
+    let store = Store::open(data, OpenMode::Existing)?;
+    let mut unscored = Vec::new();
+    if args.refresh {
+        let run = crate::engine::runs::score_universe(&store, clock.now()).map_err(|e| Failure(e.to_string()))?;
+        unscored = run.unscored;
+    }
+    let rows = store.scores().top(args.limit)?;
+    let report = serde_json::json!({ "scores": rows, "unscored": unscored });
+    print(cli.json, &report, || {
+        let mut text = format!(
+            "{:<14} {:>6}  {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5}  defaults\n",
+            "symbol", "total", "long", "fund", "opp", "div", "short", "tech", "opin", "div'n"
+        );
+        let g = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into());
+        for r in &rows {
+            text.push_str(&format!(
+                "{:<14} {:>6.4}  {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5}  {}\n",
+                r.symbol,
+                r.total_score,
+                g(r.long_term_score),
+                g(r.fundamentals_score),
+                g(r.opportunity_score),
+                g(r.dividends_score),
+                g(r.short_term_score),
+                g(r.technicals_score),
+                g(r.opinion_score),
+                g(r.diversification_score),
+                r.defaulted_inputs.as_deref().unwrap_or("")
+            ));
+        }
+        if rows.is_empty() {
+            text.push_str("no scores yet: `trader scores --refresh` computes them\n");
+        }
+        for symbol in &unscored {
+            text.push_str(&format!("{symbol}: unscored (fewer than 50 daily closes or 12 monthly averages)\n"));
+        }
+        text
+    });
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init(cli: &Cli, data: &Path) -> Outcome {

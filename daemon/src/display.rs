@@ -149,15 +149,25 @@ pub fn short_symbol(symbol: &str) -> &str {
     symbol.split('.').next().unwrap_or(symbol)
 }
 
-/// Inputs from the databases as they are: the newest snapshot's totals and the pending recommendations. Until
-/// the engine issue lands this is what the demo and the daemon show.
-pub fn inputs_from_store(store: &Store, ticker: TickerSettings) -> Result<DisplayInputs> {
+/// Inputs from the databases: the portfolio valued now at the stored prices and rates, and the pending
+/// recommendations. A value that cannot be known (a missing FX rate or price) is not shown: its error is.
+pub fn inputs_from_store(store: &Store, ticker: TickerSettings, now: crate::store::Instant) -> Result<DisplayInputs> {
     let latest = crate::store::portfolio::PortfolioRepository::new(store.conn(DbName::Portfolio)).latest()?;
     let pending = crate::store::cache::RecommendationRepository::new(store.conn(DbName::Cache)).pending(1000)?;
     let money = |v: f64| Decimal::from_f64(v).unwrap_or_default();
+    let mut errors = Vec::new();
+    let (total_value_eur, total_cash_eur) = match crate::engine::runs::value_portfolio(store, now) {
+        Ok(v) => (v.total_eur, v.cash_eur),
+        Err(crate::engine::runs::EngineError::Valuation(e)) => {
+            errors.push(e.display_text());
+            (Decimal::ZERO, Decimal::ZERO)
+        }
+        Err(crate::engine::runs::EngineError::Store(e)) => return Err(e),
+    };
     Ok(DisplayInputs {
-        total_value_eur: latest.as_ref().map(|s| money(s.total_value)).unwrap_or_default(),
-        total_cash_eur: latest.as_ref().map(|s| money(s.cash_balance)).unwrap_or_default(),
+        errors,
+        total_value_eur,
+        total_cash_eur,
         actions: pending
             .into_iter()
             .map(|r| PendingAction {

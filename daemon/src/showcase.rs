@@ -35,7 +35,7 @@ pub fn run(json: bool, args: &DemoRunArgs, clock: &dyn Clock) -> anyhow::Result<
     let data = dir.path().join("data");
     let store = Store::open(&data, OpenMode::Init)?;
     crate::demo::fill(&store, args.seed, clock.now(), &|_| {})?;
-    let inputs = display::inputs_from_store(&store, TickerSettings::default())?;
+    let inputs = display::inputs_from_store(&store, TickerSettings::default(), clock.now())?;
     let syncing = display::DisplayInputs { activity: Some("SYNCING".into()), sync_in_progress: true, ..inputs.clone() };
     let ticker = display::ticker_text(&inputs);
     let desired = display::compose(&inputs);

@@ -10,4 +10,5 @@ pub mod analytics;
 pub mod money;
 pub mod planner;
 pub mod primitives;
+pub mod runs;
 pub mod score;

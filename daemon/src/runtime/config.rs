@@ -62,6 +62,8 @@ pub struct JobsSection {
     pub gc_at: String,
     /// The daily health and maintenance job.
     pub maintenance_at: String,
+    /// The daily scoring run (portfolio.md §1.1, job 2).
+    pub scoring_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,6 +127,7 @@ impl Default for JobsSection {
             monthly_backup_at: "01:27".into(),
             gc_at: "00:10".into(),
             maintenance_at: "04:00".into(),
+            scoring_at: "04:30".into(),
         }
     }
 }
@@ -204,6 +207,7 @@ impl Config {
             ("jobs.monthly_backup_at", &self.jobs.monthly_backup_at),
             ("jobs.gc_at", &self.jobs.gc_at),
             ("jobs.maintenance_at", &self.jobs.maintenance_at),
+            ("jobs.scoring_at", &self.jobs.scoring_at),
         ] {
             if parse_time(value).is_none() {
                 return bad(key, &format!("{value:?}"), "must be a local time HH:MM");

@@ -16,11 +16,19 @@ pub enum Job {
     MonthlyBackup,
     Gc,
     Maintenance,
+    Scoring,
 }
 
 impl Job {
-    pub const ALL: [Job; 6] =
-        [Job::HourlyBackup, Job::DailyBackup, Job::WeeklyBackup, Job::MonthlyBackup, Job::Gc, Job::Maintenance];
+    pub const ALL: [Job; 7] = [
+        Job::HourlyBackup,
+        Job::DailyBackup,
+        Job::WeeklyBackup,
+        Job::MonthlyBackup,
+        Job::Gc,
+        Job::Maintenance,
+        Job::Scoring,
+    ];
 
     /// The name in logs, the console and the `job.<name>.last_success` key of cache.db (storage.md §8).
     pub fn name(self) -> &'static str {
@@ -31,6 +39,7 @@ impl Job {
             Job::MonthlyBackup => "backup.monthly",
             Job::Gc => "gc",
             Job::Maintenance => "maintenance",
+            Job::Scoring => "scoring",
         }
     }
 
@@ -44,7 +53,7 @@ impl Job {
             Job::DailyBackup => Some(BackupKind::Daily),
             Job::WeeklyBackup => Some(BackupKind::Weekly),
             Job::MonthlyBackup => Some(BackupKind::Monthly),
-            Job::Gc | Job::Maintenance => None,
+            Job::Gc | Job::Maintenance | Job::Scoring => None,
         }
     }
 
@@ -54,7 +63,7 @@ impl Job {
             Job::HourlyBackup => Duration::hours(1),
             Job::WeeklyBackup => Duration::days(7),
             Job::MonthlyBackup => Duration::days(31),
-            Job::DailyBackup | Job::Gc | Job::Maintenance => Duration::hours(24),
+            Job::DailyBackup | Job::Gc | Job::Maintenance | Job::Scoring => Duration::hours(24),
         }
     }
 
@@ -81,6 +90,7 @@ impl Job {
             Job::MonthlyBackup => next_daily(at(&jobs.monthly_backup_at), &|d| d.day() == 1),
             Job::Gc => next_daily(at(&jobs.gc_at), &|_| true),
             Job::Maintenance => next_daily(at(&jobs.maintenance_at), &|_| true),
+            Job::Scoring => next_daily(at(&jobs.scoring_at), &|_| true),
         }
     }
 }
@@ -117,6 +127,7 @@ mod tests {
         assert_eq!(Job::MonthlyBackup.next_due(&jobs, now), t("2026-12-01 01:27"));
         assert_eq!(Job::Gc.next_due(&jobs, now), t("2026-11-26 00:10"));
         assert_eq!(Job::Maintenance.next_due(&jobs, now), t("2026-11-25 04:00"));
+        assert_eq!(Job::Scoring.next_due(&jobs, now), t("2026-11-25 04:30"));
     }
 
     #[test]

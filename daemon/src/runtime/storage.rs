@@ -134,7 +134,7 @@ impl Storage {
                     self.finished.notify_waiters();
                 }
                 Request::Inputs(ticker, reply) => {
-                    let _ = reply.send(crate::display::inputs_from_store(&store, ticker));
+                    let _ = reply.send(crate::display::inputs_from_store(&store, ticker, clock.now()));
                 }
                 Request::Health(reply) => {
                     let _ = reply.send(health::report(&data, clock.now()));
@@ -199,6 +199,9 @@ fn run_job(job: Job, data: &std::path::Path, store: &Store, clock: &dyn Clock) -
     let outcome: Result<String, String> = match (job, job.backup_kind()) {
         (_, Some(kind)) => backup::make_set(data, kind, started_at, &|_| {})
             .map(|r| format!("{} ({} files)", r.path.display(), r.manifest.files.len()))
+            .map_err(|e| e.to_string()),
+        (Job::Scoring, None) => crate::engine::runs::score_universe(store, started_at)
+            .map(|r| format!("{} scored, {} unscored", r.scored.len(), r.unscored.len()))
             .map_err(|e| e.to_string()),
         (Job::Gc, None) => GcDatabases::open(data)
             .and_then(|dbs| gc::run(&dbs, started_at, false))
