@@ -62,6 +62,9 @@ pub enum Command {
     /// Talk to the running daemon's console: one COMMAND and its answer, or an interactive session with line
     /// editing and history when no COMMAND is given (`help` lists the commands).
     Console(ConsoleArgs),
+    /// The portfolio now: value, cash, allocation against the country-group and industry-group targets,
+    /// concentration alerts and the pending recommendations, valued at the stored prices and rates.
+    Status,
     /// The security scores (portfolio.md §5), best first. `--refresh` scores the universe from its price
     /// history now and stores the result (the daemon does it daily at 04:30).
     Scores(ScoresArgs),
@@ -337,6 +340,18 @@ pub fn run(cli: &Cli, clock: &dyn Clock) -> Outcome {
         Command::Console(args) => crate::runtime::client::run(args, cli.json).map_err(|e| Failure(format!("{e:#}"))),
         Command::Demo(args) => crate::showcase::run(cli.json, args, clock).map_err(|e| Failure(format!("{e:#}"))),
         Command::Scores(args) => scores(cli, data, args, clock),
+        Command::Status => {
+            if DataDir::new(data).layout()? != Layout::Complete {
+                return Err(Failure(format!(
+                    "{}: not a complete data directory (see `trader health`)",
+                    data.display()
+                )));
+            }
+            let store = Store::open(data, OpenMode::Existing)?;
+            let status = crate::engine::status::status(&store, clock.now(), 10).map_err(|e| Failure(e.to_string()))?;
+            print(cli.json, &status, || crate::engine::status::render(&status));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Init => init(cli, data),
         Command::DemoData(args) => demo_data(cli, data, args, clock),
         Command::Health => health_cmd(cli, data, clock),

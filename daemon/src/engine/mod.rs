@@ -12,3 +12,4 @@ pub mod planner;
 pub mod primitives;
 pub mod runs;
 pub mod score;
+pub mod status;
