@@ -56,6 +56,41 @@ pub struct DisplayInputs {
     /// At least one sync has succeeded since the start.
     pub synced_once: bool,
     pub ticker: TickerSettings,
+    /// The allocation view's pages (country groups, then industry groups); shown instead of the ticker when
+    /// `display.mode = "allocation"` selects it and there is something to show.
+    pub allocation_pages: Vec<Vec<proto::Bar>>,
+    /// Which page is due now (the composer turns them every 10 s).
+    pub page: usize,
+    pub mode: DisplayMode,
+}
+
+/// What the matrix shows when nothing more urgent does (`display.mode`, portfolio.md §12.4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisplayMode {
+    #[default]
+    Ticker,
+    Allocation,
+}
+
+/// One page of the allocation view: at most six groups (two columns each), bar heights
+/// `round(8 × share / max share on the page)`, the target as a marker on the same scale.
+pub fn allocation_page(rows: &[crate::engine::allocation::GroupAllocation]) -> Vec<proto::Bar> {
+    use crate::engine::allocation::Status;
+    let rows = &rows[..rows.len().min(proto::BARS_MAX)];
+    let max = rows.iter().map(|r| r.share.max(r.target)).fold(0.0, f64::max);
+    let height = |x: f64| if max > 0.0 { (8.0 * x / max).round().clamp(0.0, 8.0) as u8 } else { 0 };
+    rows.iter()
+        .map(|r| proto::Bar {
+            current: height(r.share),
+            target: height(r.target),
+            status: match r.status {
+                Status::Underweight => proto::Balance::Under,
+                Status::Balanced => proto::Balance::Balanced,
+                Status::Overweight => proto::Balance::Over,
+            },
+        })
+        .collect()
 }
 
 /// LED blink half-period: "toggles every 1000 ms" (portfolio.md §12.3).
@@ -74,6 +109,9 @@ pub fn compose(inputs: &DisplayInputs) -> DisplayState {
         Scene::Error { text: text(&inputs.errors.join(" * ").to_uppercase()) }
     } else if let Some(activity) = &inputs.activity {
         Scene::Ticker { text: text(&activity.to_uppercase()), step_ms: inputs.ticker.speed_ms }
+    } else if inputs.mode == DisplayMode::Allocation && !inputs.allocation_pages.is_empty() {
+        let page = &inputs.allocation_pages[inputs.page % inputs.allocation_pages.len()];
+        Scene::Bars(proto::heapless::Vec::from_slice(page).unwrap_or_default())
     } else {
         Scene::Ticker { text: text(&ticker_text(inputs)), step_ms: inputs.ticker.speed_ms }
     };
@@ -156,11 +194,18 @@ pub fn inputs_from_store(store: &Store, ticker: TickerSettings, now: crate::stor
     let pending = crate::store::cache::RecommendationRepository::new(store.conn(DbName::Cache)).pending(1000)?;
     let money = |v: f64| Decimal::from_f64(v).unwrap_or_default();
     let mut errors = Vec::new();
-    let (total_value_eur, total_cash_eur) = match crate::engine::runs::value_portfolio(store, now) {
-        Ok(v) => (v.total_eur, v.cash_eur),
+    let (total_value_eur, total_cash_eur, allocation_pages) = match crate::engine::status::status(store, now, 0) {
+        Ok(s) => {
+            let pages = [&s.countries, &s.industries]
+                .into_iter()
+                .filter(|rows| !rows.is_empty())
+                .map(|rows| allocation_page(rows))
+                .collect();
+            (s.valuation.total_eur, s.valuation.cash_eur, pages)
+        }
         Err(crate::engine::runs::EngineError::Valuation(e)) => {
             errors.push(e.display_text());
-            (Decimal::ZERO, Decimal::ZERO)
+            (Decimal::ZERO, Decimal::ZERO, Vec::new())
         }
         Err(crate::engine::runs::EngineError::Store(e)) => return Err(e),
     };
@@ -177,6 +222,7 @@ pub fn inputs_from_store(store: &Store, ticker: TickerSettings, now: crate::stor
             })
             .collect(),
         synced_once: latest.is_some(),
+        allocation_pages,
         ticker,
         ..DisplayInputs::default()
     })
@@ -269,6 +315,29 @@ mod tests {
             led3,
             Indicator { colour: GREEN, pattern: Pattern::Blink { half_period_ms: 1000, anti_phase: false } }
         );
+    }
+
+    #[test]
+    fn the_allocation_view_scales_bars_to_the_largest_share_on_the_page() {
+        use crate::engine::allocation::{allocate, target_shares};
+        let weights = [("EU".to_owned(), 3.0), ("US".to_owned(), 2.0), ("ASIA".to_owned(), 1.0)].into();
+        let values = [("EU".to_owned(), 4000.0), ("US".to_owned(), 4500.0), ("ASIA".to_owned(), 1500.0)].into();
+        let rows = allocate(&values, &target_shares(&weights).unwrap(), 10_000.0);
+        let page = allocation_page(&rows);
+        // Max share on the page 0.5 (EU's target): EU 0.40 → 6, US 0.45 → 7, ASIA 0.15 → 2; targets 8, 5, 3.
+        let heights: Vec<(u8, u8)> = page.iter().map(|b| (b.current, b.target)).collect();
+        assert_eq!(heights, [(6, 8), (7, 5), (2, 3)]);
+        assert_eq!(page[0].status, proto::Balance::Under);
+        assert_eq!(page[1].status, proto::Balance::Over);
+        let inputs = DisplayInputs {
+            mode: DisplayMode::Allocation,
+            allocation_pages: vec![page.clone(), page[..1].to_vec()],
+            page: 3,
+            ..DisplayInputs::default()
+        };
+        assert_eq!(compose(&inputs).scene, Scene::Bars(proto::heapless::Vec::from_slice(&page[..1]).unwrap()));
+        let urgent = DisplayInputs { errors: vec!["SYNC FAILED".into()], ..inputs };
+        assert!(matches!(compose(&urgent).scene, Scene::Error { .. }), "errors come first");
     }
 
     #[test]

@@ -15,6 +15,9 @@ extern crate std;
 
 pub mod frame;
 
+/// The bounded collections of the message types, for building them without a separate dependency.
+pub use heapless;
+
 use postcard::experimental::max_size::MaxSize;
 use serde::{Deserialize, Serialize};
 

@@ -283,3 +283,19 @@ fn the_console_also_answers_on_a_serial_tty() {
     let text = String::from_utf8_lossy(&answer);
     assert!(text.contains("trader 0.1.0 up") && text.contains("scene Ticker"), "{text}");
 }
+
+#[test]
+fn the_allocation_view_reaches_the_mcu_when_configured() {
+    let daemon = Daemon::start("[display]\nmode = \"allocation\"\n");
+    daemon.first_scene();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let proto::Scene::Bars(bars) = daemon.sim.snapshot().state.scene {
+            assert!(!bars.is_empty() && bars.iter().all(|b| b.current <= 8 && b.target <= 8), "{bars:?}");
+            assert!(bars.iter().any(|b| b.current == 8 || b.target == 8), "scaled to the page's largest share");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no allocation page reached the MCU");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

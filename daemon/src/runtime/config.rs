@@ -38,6 +38,8 @@ pub struct LinkSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DisplaySection {
+    /// `ticker` (default) or `allocation` (bars per group against targets, pages turning every 10 s).
+    pub mode: crate::display::DisplayMode,
     /// How often the display is recomposed from the databases (also after every job).
     pub refresh_seconds: u64,
     pub ticker_show_value: bool,
@@ -107,6 +109,7 @@ impl Default for DisplaySection {
     fn default() -> Self {
         let t = crate::display::TickerSettings::default();
         DisplaySection {
+            mode: crate::display::DisplayMode::Ticker,
             refresh_seconds: 10,
             ticker_show_value: t.show_value,
             ticker_show_cash: t.show_cash,

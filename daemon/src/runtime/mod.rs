@@ -247,6 +247,8 @@ async fn compose(storage: &Storage, config: &Config, failed: &[Job]) -> proto::D
         }
         None => display::DisplayInputs::default(),
     };
+    inputs.mode = config.display.mode;
+    inputs.page = (chrono::Utc::now().timestamp() / ALLOCATION_PAGE_SECONDS) as usize;
     for job in failed {
         inputs.errors.push(match job {
             Job::Maintenance => "DB INTEGRITY FAILURE".into(),
@@ -256,7 +258,11 @@ async fn compose(storage: &Storage, config: &Config, failed: &[Job]) -> proto::D
     display::compose(&inputs)
 }
 
-/// Recompose every `display.refresh_seconds`, after every job, and after a reload.
+/// The allocation view turns its pages this often (portfolio.md §12.4).
+const ALLOCATION_PAGE_SECONDS: i64 = 10;
+
+/// Recompose every `display.refresh_seconds` (at least every 10 s in the allocation view, so its pages turn),
+/// after every job, and after a reload.
 async fn composer(
     storage: Storage,
     mut config: watch::Receiver<Arc<Config>>,
@@ -265,7 +271,11 @@ async fn composer(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        let refresh = Duration::from_secs(config.borrow().display.refresh_seconds);
+        let display = config.borrow().display.clone();
+        let mut refresh = Duration::from_secs(display.refresh_seconds);
+        if display.mode == display::DisplayMode::Allocation {
+            refresh = refresh.min(Duration::from_secs(ALLOCATION_PAGE_SECONDS as u64));
+        }
         let finished = storage.finished.clone();
         tokio::select! {
             _ = tokio::time::sleep(refresh) => {}
