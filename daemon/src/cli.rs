@@ -65,6 +65,9 @@ pub enum Command {
     /// The portfolio now: value, cash, allocation against the country-group and industry-group targets,
     /// concentration alerts and the pending recommendations, valued at the stored prices and rates.
     Status,
+    /// Today's snapshot (value, invested, cash, unrealised P&L, turnover) and the analytics of the last year of
+    /// snapshots: annual return, volatility, Sharpe, Sortino, max drawdown, Calmar. `--write` stores the snapshot.
+    Snapshot(SnapshotArgs),
     /// The security scores (portfolio.md §5), best first. `--refresh` scores the universe from its price
     /// history now and stores the result (the daemon does it daily at 04:30).
     Scores(ScoresArgs),
@@ -99,6 +102,16 @@ pub enum Command {
     /// Work on single databases.
     #[command(subcommand)]
     Db(DbCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Store today's snapshot in portfolio.db (refused while the daemon holds the data directory).
+    #[arg(long)]
+    pub write: bool,
+    /// The analytics window in days.
+    #[arg(long, default_value_t = 365)]
+    pub days: i64,
 }
 
 #[derive(Debug, Args)]
@@ -340,6 +353,7 @@ pub fn run(cli: &Cli, clock: &dyn Clock) -> Outcome {
         Command::Console(args) => crate::runtime::client::run(args, cli.json).map_err(|e| Failure(format!("{e:#}"))),
         Command::Demo(args) => crate::showcase::run(cli.json, args, clock).map_err(|e| Failure(format!("{e:#}"))),
         Command::Scores(args) => scores(cli, data, args, clock),
+        Command::Snapshot(args) => snapshot(cli, data, args, clock),
         Command::Status => {
             if DataDir::new(data).layout()? != Layout::Complete {
                 return Err(Failure(format!(
@@ -392,6 +406,50 @@ pub fn run(cli: &Cli, clock: &dyn Clock) -> Outcome {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn snapshot(cli: &Cli, data: &Path, args: &SnapshotArgs, clock: &dyn Clock) -> Outcome {
+    let dir = DataDir::new(data);
+    if dir.layout()? != Layout::Complete {
+        return Err(Failure(format!("{}: not a complete data directory (see `trader health`)", data.display())));
+    }
+    let _lock = if args.write { Some(dir.lock()?) } else { None };
+    let store = Store::open(data, OpenMode::Existing)?;
+    let now = clock.now();
+    let today = now.with_timezone(&chrono::Local).date_naive();
+    let engine = |e: crate::engine::runs::EngineError| Failure(e.to_string());
+    let snapshot = crate::engine::runs::snapshot(&store, today, now, args.write).map_err(engine)?;
+    let analytics = crate::engine::runs::analytics(&store, today, args.days).map_err(engine)?;
+    let report = serde_json::json!({ "snapshot": snapshot, "written": args.write, "analytics": analytics });
+    print(cli.json, &report, || {
+        let pct = |x: Option<f64>| x.map(|v| format!("{:.2}%", 100.0 * v)).unwrap_or_else(|| "absent".into());
+        let num = |x: Option<f64>| x.map(|v| format!("{v:.2}")).unwrap_or_else(|| "absent".into());
+        let p = &analytics.performance;
+        format!(
+            "snapshot {}{}: total €{:.2}, invested €{:.2}, cash €{:.2}, unrealised P&L €{:.2}, {} positions, turnover {}\n\
+             analytics {} … {} ({} weekday snapshots, {} returns): annual return {}, volatility {}, Sharpe {}, \
+             Sortino {}, max drawdown {}, Calmar {}\n",
+            snapshot.date,
+            if args.write { " (stored)" } else { "" },
+            snapshot.total_value,
+            snapshot.invested_value.unwrap_or(0.0),
+            snapshot.cash_balance,
+            snapshot.unrealized_pnl.unwrap_or(0.0),
+            snapshot.position_count.unwrap_or(0),
+            analytics.turnover.map(|(t, s)| format!("{t:.2} ({s:?})")).unwrap_or_else(|| "absent".into()),
+            analytics.start,
+            analytics.end,
+            analytics.snapshots,
+            analytics.returns,
+            pct(Some(p.annual_return)),
+            pct(Some(p.volatility)),
+            num(p.sharpe),
+            num(p.sortino),
+            pct(p.max_drawdown),
+            num(p.calmar),
+        )
+    });
+    Ok(ExitCode::SUCCESS)
 }
 
 fn scores(cli: &Cli, data: &Path, args: &ScoresArgs, clock: &dyn Clock) -> Outcome {

@@ -43,3 +43,24 @@ fn scores_are_refreshed_stored_and_listed_best_first() {
     let listed = trader(&["scores", "--data", &data, "--limit", "3"]);
     assert_eq!(String::from_utf8(listed.stdout).unwrap().lines().count(), 4, "a header and three rows");
 }
+
+#[test]
+fn snapshot_reports_analytics_and_stores_the_day_when_asked() {
+    let (_dir, data) = demo();
+    let out = trader(&["--json", "snapshot", "--data", &data]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["written"], false);
+    assert!(report["analytics"]["returns"].as_u64().unwrap() > 200, "a year of weekday snapshots: {report}");
+    let sharpe = report["analytics"]["performance"]["sharpe"].as_f64();
+    assert!(sharpe.is_some_and(f64::is_finite), "{report}");
+    let total = report["snapshot"]["total_value"].as_f64().unwrap();
+    let written = trader(&["--json", "snapshot", "--write", "--data", &data]);
+    let written: serde_json::Value = serde_json::from_slice(&written.stdout).unwrap();
+    assert_eq!(written["written"], true);
+    assert_eq!(written["snapshot"]["total_value"].as_f64().unwrap(), total);
+    let status: serde_json::Value =
+        serde_json::from_slice(&trader(&["--json", "status", "--data", &data]).stdout).unwrap();
+    let valued: f64 = status["valuation"]["total_eur"].as_str().unwrap().parse().unwrap();
+    assert!((valued - total).abs() < 0.01, "the stored snapshot is today's valuation");
+}

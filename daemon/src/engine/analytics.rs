@@ -68,14 +68,18 @@ pub fn turnover(buys_eur: f64, sells_eur: f64, mean_value_eur: f64) -> Option<(f
         return None;
     }
     let t = (buys_eur + sells_eur) / 2.0 / mean_value_eur;
-    let status = if t >= 1.0 {
+    Some((t, turnover_status(t)))
+}
+
+/// `normal` below 0.5, `warning` from 0.5, `critical` from 1.0.
+pub fn turnover_status(t: f64) -> TurnoverStatus {
+    if t >= 1.0 {
         TurnoverStatus::Critical
     } else if t >= 0.5 {
         TurnoverStatus::Warning
     } else {
         TurnoverStatus::Normal
-    };
-    Some((t, status))
+    }
 }
 
 #[cfg(test)]

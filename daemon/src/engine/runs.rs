@@ -151,3 +151,89 @@ pub fn value_portfolio(store: &Store, now: Instant) -> Result<Valuation, EngineE
     let cash: Vec<(String, Decimal)> = cash.into_iter().collect();
     Ok(money::value(&holdings, &cash, &rates)?)
 }
+
+/// Today's snapshot (portfolio.md §10.1) from the valuation now: total, invested, cash, unrealised P&L,
+/// position count, turnover. Written (upsert for the local date) when `write`.
+pub fn snapshot(
+    store: &Store,
+    date: chrono::NaiveDate,
+    now: Instant,
+    write: bool,
+) -> Result<crate::store::portfolio::Snapshot, EngineError> {
+    let v = value_portfolio(store, now)?;
+    let f = |d: Decimal| d.to_f64().unwrap_or(0.0);
+    let pnl: Decimal = v.positions.iter().map(|p| p.value_eur - p.cost_eur).sum();
+    let mut row = crate::store::portfolio::Snapshot {
+        date,
+        total_value: f(v.total_eur),
+        cash_balance: f(v.cash_eur),
+        invested_value: Some(f(v.invested_eur)),
+        unrealized_pnl: Some(f(pnl)),
+        geo_eu_pct: None,
+        geo_asia_pct: None,
+        geo_us_pct: None,
+        position_count: Some(v.positions.len() as i64),
+        annual_turnover: None,
+        created_at: now,
+    };
+    if write {
+        store.snapshots().upsert(&row)?;
+        row.annual_turnover = store.turnover().annual_turnover(date)?;
+        store.snapshots().upsert(&row)?;
+    } else {
+        row.annual_turnover = store.turnover().annual_turnover(date)?;
+    }
+    Ok(row)
+}
+
+/// Analytics over the weekday snapshots of the `days` up to `end` (portfolio.md §10.2).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AnalyticsReport {
+    pub start: chrono::NaiveDate,
+    pub end: chrono::NaiveDate,
+    pub snapshots: usize,
+    pub returns: usize,
+    pub performance: super::analytics::Performance,
+    pub turnover: Option<(f64, super::analytics::TurnoverStatus)>,
+}
+
+pub fn analytics(store: &Store, end: chrono::NaiveDate, days: i64) -> Result<AnalyticsReport, EngineError> {
+    use chrono::Datelike;
+    let start = end - Duration::days(days);
+    let snapshots: Vec<_> = store
+        .snapshots()
+        .range(start, end)?
+        .into_iter()
+        .filter(|s| !matches!(s.date.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun))
+        .collect();
+    let flows = crate::store::ledger::CashFlowRepository::new(store.conn(crate::store::DbName::Ledger))
+        .by_date_range(start, end)?;
+    let external = |from: chrono::NaiveDate, to: chrono::NaiveDate| -> f64 {
+        flows
+            .iter()
+            .filter(|f| f.date > from && f.date <= to)
+            .filter(|f| {
+                matches!(
+                    f.flow_type,
+                    crate::store::ledger::FlowType::Deposit | crate::store::ledger::FlowType::Withdrawal
+                )
+            })
+            .map(|f| f.amount_eur.to_f64().unwrap_or(0.0))
+            .sum()
+    };
+    let mut points = Vec::with_capacity(snapshots.len());
+    for (i, s) in snapshots.iter().enumerate() {
+        let flows = if i == 0 { 0.0 } else { external(snapshots[i - 1].date, s.date) };
+        points.push(super::analytics::Point { value: s.total_value, flows });
+    }
+    let r = super::analytics::daily_returns(&points);
+    let turnover = store.turnover().annual_turnover(end)?.map(|t| (t, super::analytics::turnover_status(t)));
+    Ok(AnalyticsReport {
+        start,
+        end,
+        snapshots: snapshots.len(),
+        returns: r.len(),
+        performance: super::analytics::performance(&r),
+        turnover,
+    })
+}
