@@ -34,10 +34,58 @@ pub struct ScoringRun {
     pub unscored: Vec<String>,
 }
 
-/// Score every security in the universe from its price history and replace its row in `scores`, in one
-/// transaction. Fundamentals and analyst data come with the market-data adapter; until then their defaults
-/// apply and are listed in `defaulted_inputs`.
+/// Where each security stands in the portfolio, for the diversification group: its country group's and
+/// industry groups' target and current shares, and its holding. `None` for everyone when the portfolio cannot
+/// be valued (then the group is neutral and `portfolio_context` is listed as defaulted).
+fn contexts(store: &Store, now: Instant) -> Result<Option<BTreeMap<String, score::Context>>, EngineError> {
+    use super::allocation::{group_of, industries};
+    let status = match super::status::status(store, now, 0) {
+        Ok(status) => status,
+        Err(EngineError::Valuation(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let groupings = store.groupings();
+    let (country_groups, industry_groups) = (groupings.country_groups()?, groupings.industry_groups()?);
+    let shares = |rows: &[super::allocation::GroupAllocation]| -> BTreeMap<String, (f64, f64)> {
+        rows.iter().map(|r| (r.group.clone(), (r.target, r.share))).collect()
+    };
+    let (countries, industry_shares) = (shares(&status.countries), shares(&status.industries));
+    let has_targets = |rows: &[super::allocation::GroupAllocation]| rows.iter().any(|r| r.target > 0.0);
+    let (country_targets, industry_targets) = (has_targets(&status.countries), has_targets(&status.industries));
+    let total = status.valuation.total_eur.to_f64().unwrap_or(0.0);
+    let held: BTreeMap<&str, &money::PositionValue> =
+        status.valuation.positions.iter().map(|p| (p.symbol.as_str(), p)).collect();
+    let positions = store.positions().all()?;
+    let mut out = BTreeMap::new();
+    for s in store.securities().list_in_universe()? {
+        let Some(country) = s.country.as_deref().filter(|c| !c.is_empty()) else { continue };
+        let group = group_of(country, &country_groups);
+        let country = country_targets.then(|| countries.get(group).copied().unwrap_or((0.0, 0.0)));
+        let industry_list = if industry_targets {
+            industries(s.industry.as_deref().unwrap_or(""))
+                .into_iter()
+                .map(|i| industry_shares.get(group_of(i, &industry_groups)).copied().unwrap_or((0.0, 0.0)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let holding = held.get(s.symbol.as_str()).zip(positions.iter().find(|p| p.symbol == s.symbol)).map(|(v, p)| {
+            score::Held {
+                avg_price: p.avg_price,
+                price: if p.quantity != 0.0 { v.value_native.to_f64().unwrap_or(0.0) / p.quantity } else { 0.0 },
+                share_of_total: if total > 0.0 { v.value_eur.to_f64().unwrap_or(0.0) / total } else { 0.0 },
+            }
+        });
+        out.insert(s.symbol.clone(), score::Context { country, industries: industry_list, held: holding });
+    }
+    Ok(Some(out))
+}
+
+/// Score every security in the universe from its price history and its place in the portfolio, and replace
+/// its row in `scores`, in one transaction. Fundamentals and analyst data come with the market-data adapter;
+/// until then their defaults apply and are listed in `defaulted_inputs`.
 pub fn score_universe(store: &Store, now: Instant) -> Result<ScoringRun, EngineError> {
+    let contexts = contexts(store, now)?;
     let securities = store.securities().list_in_universe()?;
     let prices = store.prices();
     let mut scored = Vec::new();
@@ -51,7 +99,8 @@ pub fn score_universe(store: &Store, now: Instant) -> Result<ScoringRun, EngineE
             unscored.push(security.symbol);
             continue;
         };
-        let s = score::score(&metrics, None);
+        let context = contexts.as_ref().and_then(|c| c.get(&security.symbol));
+        let s = score::score(&metrics, context);
         scored.push(row(&security.symbol, &metrics, &s, daily.last().map(|b| b.date), now));
     }
     write_tx(store.conn(DbName::Portfolio), "writing scores", |conn| {
