@@ -7,6 +7,7 @@
 
 pub mod allocation;
 pub mod analytics;
+pub mod evaluation;
 pub mod money;
 pub mod planner;
 pub mod primitives;

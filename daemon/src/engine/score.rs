@@ -159,7 +159,7 @@ fn cagr_score(c: f64) -> f64 {
     0.15 + 0.85 * (-(c - TARGET_ANNUAL_RETURN).powi(2) / (2.0 * sigma * sigma)).exp()
 }
 
-fn sharpe_score(s: f64) -> f64 {
+pub(crate) fn sharpe_score(s: f64) -> f64 {
     match s {
         s if s >= 2.0 => 1.0,
         s if s >= 1.0 => 0.7 + 0.3 * (s - 1.0),
@@ -216,7 +216,7 @@ fn yield_score(y: f64) -> f64 {
     }
 }
 
-fn payout_score(r: f64) -> f64 {
+pub(crate) fn payout_score(r: f64) -> f64 {
     match r {
         r if (0.3..=0.6).contains(&r) => 1.0,
         r if r < 0.3 => 0.5 + 0.5 * r / 0.3,
@@ -236,7 +236,7 @@ fn momentum_score(m: f64) -> f64 {
     }
 }
 
-fn drawdown_score(a: f64) -> f64 {
+pub(crate) fn drawdown_score(a: f64) -> f64 {
     match a {
         a if a <= 0.10 => 1.0,
         a if a <= 0.20 => 0.8 + 2.0 * (0.20 - a),
