@@ -2,11 +2,14 @@
 //! primitives on oldest-first series, and analytics. Money is `Decimal`; scoring and analytics maths is `f64`,
 //! converted from decimals only when their inputs are built (portfolio.md §0).
 //!
-//! Still to come (see the engine issue's note): the security score, allocation, the planner, execution checks,
-//! DRIP decisions and the jobs and commands that use them.
+//! Done: primitives, money, the security score, allocation, analytics, the portfolio hash, profit taking,
+//! candidate selection and normalisation, sequence evaluation, and the runs and commands on the databases.
+//! Still to come (see the engine issue's note): the other calculators, sequence generation, the filters and the
+//! beam search of the planner, recommendations, execution checks and DRIP decisions.
 
 pub mod allocation;
 pub mod analytics;
+pub mod candidates;
 pub mod evaluation;
 pub mod money;
 pub mod planner;
