@@ -211,3 +211,75 @@ mod tests {
         assert!((profit_taking(0.1, None, None, t).expected - 0.10).abs() < 1e-12, "unknown: 1 year at 10 %");
     }
 }
+
+/// The buy and sell calculators of portfolio.md §7.4 as their rules and priorities; `mult` is the security's
+/// `priority_multiplier`, `weight` the calculator's `priority_weight`. `None` = no candidate.
+pub mod calculators {
+    /// `averaging_down`: a held, buy-eligible position down more than `dip_threshold` (−0.20) with
+    /// `quality ≥ min_quality` (0.6); priority `(quality + |loss|) × mult × weight`.
+    pub fn averaging_down(
+        loss: f64,
+        quality: f64,
+        dip_threshold: f64,
+        min_quality: f64,
+        mult: f64,
+        weight: f64,
+    ) -> Option<f64> {
+        (loss < dip_threshold && quality >= min_quality).then(|| (quality + loss.abs()) * mult * weight)
+    }
+
+    /// `opportunity_buys`: `total_score ≥ min_score` (0.7); priority `total_score × mult × weight`.
+    pub fn opportunity_buy(total_score: f64, min_score: f64, mult: f64, weight: f64) -> Option<f64> {
+        (total_score >= min_score).then_some(total_score * mult * weight)
+    }
+
+    /// `rebalance_buys`: the largest underweight `u` of the security's country group and industry groups (shares of
+    /// `T`) above `threshold` (0.02); priority `(2u + 0.5 × total_score) × mult × weight`.
+    pub fn rebalance_buy(
+        underweights: &[f64],
+        threshold: f64,
+        total_score: f64,
+        mult: f64,
+        weight: f64,
+    ) -> Option<f64> {
+        let u = underweights.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (u > threshold).then_some((2.0 * u + 0.5 * total_score) * mult * weight)
+    }
+
+    /// `rebalance_sells`: the largest overweight `o` above `threshold` (0.02); sells
+    /// `min(max_sell_fraction × position value, o × T)` EUR at priority `2o / mult × weight`.
+    pub fn rebalance_sell(
+        overweights: &[f64],
+        threshold: f64,
+        position_eur: f64,
+        total: f64,
+        max_sell_fraction: f64,
+        mult: f64,
+        weight: f64,
+    ) -> Option<(f64, f64)> {
+        let o = overweights.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (o > threshold).then(|| ((max_sell_fraction * position_eur).min(o * total), 2.0 * o / mult * weight))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn each_calculator_applies_its_threshold_and_priority() {
+            let p = averaging_down(-0.25, 0.8, -0.20, 0.6, 1.0, 1.0).unwrap();
+            assert!((p - 1.05).abs() < 1e-12);
+            assert_eq!(averaging_down(-0.15, 0.8, -0.20, 0.6, 1.0, 1.0), None, "not down enough");
+            assert_eq!(averaging_down(-0.25, 0.5, -0.20, 0.6, 1.0, 1.0), None, "quality too low");
+            assert!((opportunity_buy(0.75, 0.7, 2.0, 1.1).unwrap() - 1.65).abs() < 1e-12);
+            assert_eq!(opportunity_buy(0.69, 0.7, 1.0, 1.0), None);
+            let p = rebalance_buy(&[0.01, 0.05], 0.02, 0.6, 1.0, 0.9).unwrap();
+            assert!((p - (2.0 * 0.05 + 0.3) * 0.9).abs() < 1e-12);
+            assert_eq!(rebalance_buy(&[0.02], 0.02, 0.6, 1.0, 0.9), None, "strictly above the threshold");
+            let (value, p) = rebalance_sell(&[0.10], 0.02, 5_000.0, 100_000.0, 0.30, 1.0, 0.8).unwrap();
+            assert_eq!(value, 1_500.0, "30 % of the position is less than o × T = 10,000");
+            assert!((p - 0.16).abs() < 1e-12);
+            assert_eq!(rebalance_sell(&[], 0.02, 5_000.0, 100_000.0, 0.30, 1.0, 0.8), None);
+        }
+    }
+}
