@@ -283,3 +283,181 @@ pub mod calculators {
         }
     }
 }
+
+/// Who may be bought or sold (portfolio.md §7.2), as pure rules over what the planning context knows.
+pub mod eligibility {
+    use chrono::NaiveDate;
+
+    /// The planner settings the rules use, with their defaults.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub struct Rules {
+        pub min_security_score: f64,
+        pub buy_cooldown_days: i64,
+        pub sell_cooldown_days: i64,
+        pub min_hold_days: i64,
+        /// The planner never sells a position down more than this (−0.20).
+        pub max_loss_threshold: f64,
+    }
+
+    impl Default for Rules {
+        fn default() -> Self {
+            Rules {
+                min_security_score: 0.5,
+                buy_cooldown_days: 30,
+                sell_cooldown_days: 180,
+                min_hold_days: 90,
+                max_loss_threshold: -0.20,
+            }
+        }
+    }
+
+    /// What a buy decision needs to know of a security.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct BuyFacts {
+        pub active: bool,
+        pub allow_buy: bool,
+        /// `EQUITY`, `ETF`, `MUTUALFUND`, `CASH`, `UNKNOWN`, …
+        pub product_type: String,
+        /// `None` = unscored (not buyable).
+        pub total_score: Option<f64>,
+        pub priced: bool,
+        pub last_buy: Option<NaiveDate>,
+        pub pending_order: bool,
+    }
+
+    /// Why a security may not be bought; `None` = buy-eligible.
+    pub fn buy_refusal(f: &BuyFacts, rules: &Rules, today: NaiveDate) -> Option<&'static str> {
+        if !f.active {
+            return Some("not in the universe");
+        }
+        if !f.allow_buy {
+            return Some("allow_buy is off");
+        }
+        if matches!(f.product_type.as_str(), "CASH" | "UNKNOWN") {
+            return Some("product type unknown or cash");
+        }
+        match f.total_score {
+            None => return Some("unscored"),
+            Some(s) if s < rules.min_security_score => return Some("score below min_security_score"),
+            _ => {}
+        }
+        if !f.priced {
+            return Some("no price or FX rate");
+        }
+        if f.last_buy.is_some_and(|d| (today - d).num_days() < rules.buy_cooldown_days) {
+            return Some("bought within buy_cooldown_days");
+        }
+        if f.pending_order {
+            return Some("a broker order is pending");
+        }
+        None
+    }
+
+    /// What a sell decision needs to know of a position.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct SellFacts {
+        pub allow_sell: bool,
+        pub quantity: f64,
+        pub min_lot: i64,
+        pub last_sell: Option<NaiveDate>,
+        pub last_buy: Option<NaiveDate>,
+        /// `(price − avg) / avg`.
+        pub unrealized_pct: f64,
+        pub pending_order: bool,
+    }
+
+    /// Why a position may not be sold by the planner; `None` = sell-eligible. The hold period counts from the
+    /// last BUY and the cooldown from the last SELL (the original measured both from either side).
+    pub fn sell_refusal(f: &SellFacts, rules: &Rules, today: NaiveDate) -> Option<&'static str> {
+        if !f.allow_sell {
+            return Some("allow_sell is off");
+        }
+        if f.quantity < f.min_lot.max(1) as f64 {
+            return Some("holding below one lot");
+        }
+        if f.last_sell.is_some_and(|d| (today - d).num_days() < rules.sell_cooldown_days) {
+            return Some("sold within sell_cooldown_days");
+        }
+        if f.last_buy.is_some_and(|d| (today - d).num_days() < rules.min_hold_days) {
+            return Some("held less than min_hold_days");
+        }
+        if f.unrealized_pct < rules.max_loss_threshold {
+            return Some("down more than max_loss_threshold");
+        }
+        if f.pending_order {
+            return Some("a broker order is pending");
+        }
+        None
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn day(s: &str) -> NaiveDate {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+        }
+
+        fn buyable() -> BuyFacts {
+            BuyFacts {
+                active: true,
+                allow_buy: true,
+                product_type: "EQUITY".into(),
+                total_score: Some(0.6),
+                priced: true,
+                last_buy: None,
+                pending_order: false,
+            }
+        }
+
+        fn sellable() -> SellFacts {
+            SellFacts {
+                allow_sell: true,
+                quantity: 10.0,
+                min_lot: 1,
+                last_sell: None,
+                last_buy: Some(day("2026-01-01")),
+                unrealized_pct: 0.1,
+                pending_order: false,
+            }
+        }
+
+        #[test]
+        fn buy_eligibility_follows_every_rule_in_order() {
+            let (rules, today) = (Rules::default(), day("2026-06-01"));
+            assert_eq!(buy_refusal(&buyable(), &rules, today), None);
+            let cases: [(BuyFacts, &str); 6] = [
+                (BuyFacts { allow_buy: false, ..buyable() }, "allow_buy is off"),
+                (BuyFacts { product_type: "UNKNOWN".into(), ..buyable() }, "product type unknown or cash"),
+                (BuyFacts { total_score: None, ..buyable() }, "unscored"),
+                (BuyFacts { total_score: Some(0.49), ..buyable() }, "score below min_security_score"),
+                (BuyFacts { last_buy: Some(day("2026-05-10")), ..buyable() }, "bought within buy_cooldown_days"),
+                (BuyFacts { pending_order: true, ..buyable() }, "a broker order is pending"),
+            ];
+            for (facts, why) in cases {
+                assert_eq!(buy_refusal(&facts, &rules, today), Some(why));
+            }
+            assert_eq!(
+                buy_refusal(&BuyFacts { last_buy: Some(day("2026-05-02")), ..buyable() }, &rules, today),
+                None,
+                "30 days ago"
+            );
+        }
+
+        #[test]
+        fn sell_eligibility_measures_hold_from_the_last_buy_and_cooldown_from_the_last_sell() {
+            let (rules, today) = (Rules::default(), day("2026-06-01"));
+            assert_eq!(sell_refusal(&sellable(), &rules, today), None, "bought 151 days ago");
+            let recent_buy = SellFacts { last_buy: Some(day("2026-04-01")), ..sellable() };
+            assert_eq!(sell_refusal(&recent_buy, &rules, today), Some("held less than min_hold_days"));
+            let recent_sell = SellFacts { last_sell: Some(day("2026-03-01")), ..sellable() };
+            assert_eq!(sell_refusal(&recent_sell, &rules, today), Some("sold within sell_cooldown_days"));
+            let deep_loss = SellFacts { unrealized_pct: -0.25, ..sellable() };
+            assert_eq!(sell_refusal(&deep_loss, &rules, today), Some("down more than max_loss_threshold"));
+            let small = SellFacts { quantity: 4.0, min_lot: 5, ..sellable() };
+            assert_eq!(sell_refusal(&small, &rules, today), Some("holding below one lot"));
+            let never_bought = SellFacts { last_buy: None, ..sellable() };
+            assert_eq!(sell_refusal(&never_bought, &rules, today), None, "no recorded BUY satisfies the hold period");
+        }
+    }
+}
