@@ -16,6 +16,7 @@ use crate::store::agents::AgentConfig;
 use crate::store::config::TargetType;
 use crate::store::history::DailyBar;
 use crate::store::ledger::{CashFlow, Dividend, FlowType, Mode, Trade, value_eur};
+use crate::store::values::cents;
 use crate::store::portfolio::{Position, Snapshot};
 use crate::store::satellites::{Bucket, BucketTransaction, CORE, SatelliteSettings, TxType};
 use crate::store::universe::{ProductType, Security, SecurityPatch};
@@ -132,10 +133,6 @@ pub struct DemoSummary {
 
 fn dec(value: f64, dp: u32) -> Decimal {
     Decimal::from_f64(value).unwrap_or_default().round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
-}
-
-fn cents(value: Decimal) -> Decimal {
-    value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
 /// One standard-normal draw (Box–Muller).

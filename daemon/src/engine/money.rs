@@ -68,11 +68,6 @@ impl FxRates {
     }
 }
 
-/// Persisted EUR amounts are rounded to cents, half away from zero (portfolio.md §3.1).
-pub fn cents(amount: Decimal) -> Decimal {
-    amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
-}
-
 /// The fee model (portfolio.md §3.4): one source of truth for every cost the engine computes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fees {
@@ -242,6 +237,7 @@ pub fn value(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::values::cents;
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()

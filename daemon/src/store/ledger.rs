@@ -218,7 +218,7 @@ pub struct Trade {
 
 /// EUR value of a trade, rounded to cents half away from zero (portfolio.md §3.1).
 pub fn value_eur(quantity: Decimal, price: Decimal, rate: Decimal) -> Decimal {
-    (quantity * price / rate).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    super::values::cents(quantity * price / rate)
 }
 
 const TRADE_COLUMNS: &str = "id, symbol, isin, side, quantity, price, currency, currency_rate, value_eur, commission, \

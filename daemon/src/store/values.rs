@@ -21,6 +21,11 @@ pub fn canonical_decimal(value: Decimal) -> String {
     if normal.is_zero() { "0".to_owned() } else { normal.to_string() }
 }
 
+/// Persisted EUR amounts are rounded to cents, half away from zero (portfolio.md §3.1): the one place that does.
+pub fn cents(amount: Decimal) -> Decimal {
+    amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+}
+
 /// Why a text is not a canonical decimal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecimalTextError {
