@@ -1,5 +1,5 @@
 //! Portfolio analytics from daily snapshots (portfolio.md §10.2): time-weighted daily returns, annual return,
-//! volatility, Sharpe, Sortino, max drawdown, Calmar, turnover.
+//! volatility, Sharpe, Sortino, max drawdown, Calmar. Turnover is the store's `TurnoverTracker`.
 
 use serde::Serialize;
 
@@ -53,41 +53,15 @@ pub fn performance(r: &[f64]) -> Performance {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TurnoverStatus {
-    Normal,
-    Warning,
-    Critical,
-}
-
-/// Turnover over the trailing year: half the traded volume over the mean portfolio value; `normal` below 0.5,
-/// `warning` from 0.5, `critical` from 1.0 (boundaries inclusive upwards).
-pub fn turnover(buys_eur: f64, sells_eur: f64, mean_value_eur: f64) -> Option<(f64, TurnoverStatus)> {
-    if mean_value_eur <= 0.0 {
-        return None;
-    }
-    let t = (buys_eur + sells_eur) / 2.0 / mean_value_eur;
-    Some((t, turnover_status(t)))
-}
-
-/// `normal` below 0.5, `warning` from 0.5, `critical` from 1.0.
-pub fn turnover_status(t: f64) -> TurnoverStatus {
-    if t >= 1.0 {
-        TurnoverStatus::Critical
-    } else if t >= 0.5 {
-        TurnoverStatus::Warning
-    } else {
-        TurnoverStatus::Normal
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// portfolio.md §13.9, through the store's one turnover formula and status.
     #[test]
     fn turnover_reference_cases() {
+        use crate::store::portfolio::{TurnoverStatus, TurnoverTracker, turnover_ratio};
+        let turnover = |b, s, m| turnover_ratio(b, s, m).map(|t| (t, TurnoverTracker::status(t)));
         assert_eq!(turnover(25e3, 25e3, 50e3), Some((0.5, TurnoverStatus::Warning)), "boundary inclusive");
         assert_eq!(turnover(50e3, 50e3, 50e3), Some((1.0, TurnoverStatus::Critical)));
         assert_eq!(turnover(10e3, 10e3, 50e3), Some((0.2, TurnoverStatus::Normal)));

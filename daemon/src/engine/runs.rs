@@ -243,7 +243,7 @@ pub struct AnalyticsReport {
     pub snapshots: usize,
     pub returns: usize,
     pub performance: super::analytics::Performance,
-    pub turnover: Option<(f64, super::analytics::TurnoverStatus)>,
+    pub turnover: Option<(f64, crate::store::portfolio::TurnoverStatus)>,
 }
 
 pub fn analytics(store: &Store, end: chrono::NaiveDate, days: i64) -> Result<AnalyticsReport, EngineError> {
@@ -276,7 +276,8 @@ pub fn analytics(store: &Store, end: chrono::NaiveDate, days: i64) -> Result<Ana
         points.push(super::analytics::Point { value: s.total_value, flows });
     }
     let r = super::analytics::daily_returns(&points);
-    let turnover = store.turnover().annual_turnover(end)?.map(|t| (t, super::analytics::turnover_status(t)));
+    let turnover =
+        store.turnover().annual_turnover(end)?.map(|t| (t, crate::store::portfolio::TurnoverTracker::status(t)));
     Ok(AnalyticsReport {
         start,
         end,

@@ -726,6 +726,11 @@ pub enum TurnoverStatus {
     Critical,
 }
 
+/// Turnover: half the traded EUR volume over the mean portfolio value; `None` without a positive mean.
+pub fn turnover_ratio(buys_eur: f64, sells_eur: f64, mean_value_eur: f64) -> Option<f64> {
+    (mean_value_eur > 0.0).then(|| (buys_eur + sells_eur) / 2.0 / mean_value_eur)
+}
+
 /// Annual turnover from the ledger's trades and this database's snapshots, combined in Rust.
 pub struct TurnoverTracker<'c> {
     trades: TradeRepository<'c>,
@@ -759,8 +764,7 @@ impl<'c> TurnoverTracker<'c> {
                 Side::Sell => sells += value,
             }
         }
-        let traded = ((buys + sells) / Decimal::TWO).to_f64().unwrap_or(0.0);
-        Ok(Some(traded / mean))
+        Ok(turnover_ratio(buys.to_f64().unwrap_or(0.0), sells.to_f64().unwrap_or(0.0), mean))
     }
 
     /// normal < 0.50 ≤ warning < 1.00 ≤ critical.
