@@ -16,10 +16,10 @@ use crate::store::agents::AgentConfig;
 use crate::store::config::TargetType;
 use crate::store::history::DailyBar;
 use crate::store::ledger::{CashFlow, Dividend, FlowType, Mode, Trade, value_eur};
-use crate::store::values::cents;
 use crate::store::portfolio::{Position, Snapshot};
 use crate::store::satellites::{Bucket, BucketTransaction, CORE, SatelliteSettings, TxType};
 use crate::store::universe::{ProductType, Security, SecurityPatch};
+use crate::store::values::cents;
 use crate::store::{Instant, Result, Side, Store, write_tx};
 
 /// One security of the demo universe: symbol, name, kind, country, industry, currency, first price, yearly

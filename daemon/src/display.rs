@@ -319,10 +319,11 @@ mod tests {
 
     #[test]
     fn the_allocation_view_scales_bars_to_the_largest_share_on_the_page() {
-        use crate::engine::allocation::{allocate, target_shares};
+        use crate::engine::allocation::allocate;
+        use crate::store::config::normalise_weights;
         let weights = [("EU".to_owned(), 3.0), ("US".to_owned(), 2.0), ("ASIA".to_owned(), 1.0)].into();
         let values = [("EU".to_owned(), 4000.0), ("US".to_owned(), 4500.0), ("ASIA".to_owned(), 1500.0)].into();
-        let rows = allocate(&values, &target_shares(&weights).unwrap(), 10_000.0);
+        let rows = allocate(&values, &normalise_weights(weights), 10_000.0);
         let page = allocation_page(&rows);
         // Max share on the page 0.5 (EU's target): EU 0.40 → 6, US 0.45 → 7, ASIA 0.15 → 2; targets 8, 5, 3.
         let heights: Vec<(u8, u8)> = page.iter().map(|b| (b.current, b.target)).collect();

@@ -85,3 +85,14 @@ fn a_missing_rate_puts_its_error_on_the_display_instead_of_a_wrong_total() {
     assert_eq!(state.scene, proto::Scene::Error { text: proto::text("FX USD MISSING") });
     assert_eq!(state.led3.colour, proto::Rgb { r: 255, g: 0, b: 0 });
 }
+
+#[test]
+fn a_negative_group_weight_is_refused_naming_the_group() {
+    let (_dir, store) = fresh_store();
+    let err = store
+        .allocations()
+        .upsert(trader::store::config::TargetType::CountryGroup, "EU", -1.0, at("2026-01-02T12:00:00Z"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("EU"), "{err}");
+}

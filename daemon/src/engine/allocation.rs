@@ -9,27 +9,9 @@ pub const OTHER: &str = "OTHER";
 /// ±2 % around the target counts as balanced.
 pub const BALANCED_BAND: f64 = 0.02;
 
-/// Normalised target shares `w / Σw`; empty when the weights sum to 0 (no targets of that kind). Negative
-/// weights are refused, naming the group.
-pub fn target_shares(weights: &BTreeMap<String, f64>) -> Result<BTreeMap<String, f64>, String> {
-    if let Some((group, w)) = weights.iter().find(|(_, w)| **w < 0.0 || !w.is_finite()) {
-        return Err(format!("group {group}: weight {w} must be ≥ 0"));
-    }
-    let sum: f64 = weights.values().sum();
-    if sum == 0.0 {
-        return Ok(BTreeMap::new());
-    }
-    Ok(weights.iter().map(|(g, w)| (g.clone(), w / sum)).collect())
-}
-
 /// The group a member (country or industry) belongs to; `OTHER` when unmapped.
 pub fn group_of<'a>(member: &str, groups: &'a BTreeMap<String, Vec<String>>) -> &'a str {
     groups.iter().find(|(_, members)| members.iter().any(|m| m == member)).map(|(g, _)| g.as_str()).unwrap_or(OTHER)
-}
-
-/// A security's industries: comma-separated, trimmed, empty parts ignored.
-pub fn industries(text: &str) -> Vec<&str> {
-    text.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -97,7 +79,7 @@ pub fn allocate(
 pub fn industry_values<'a>(positions: impl IntoIterator<Item = (&'a str, f64)>) -> BTreeMap<String, f64> {
     let mut out: BTreeMap<String, f64> = BTreeMap::new();
     for (text, value) in positions {
-        let list = industries(text);
+        let list: Vec<&str> = crate::store::universe::split_industries(text).collect();
         for industry in &list {
             *out.entry((*industry).to_owned()).or_default() += value / list.len() as f64;
         }
@@ -151,21 +133,24 @@ mod tests {
 
     // portfolio.md §13.6
 
+    use crate::store::config::normalise_weights;
+
     #[test]
     fn targets_are_normalised_weights() {
-        let t = target_shares(&map(&[("EU", 3.0), ("US", 2.0), ("ASIA", 1.0)])).unwrap();
+        let t = normalise_weights(map(&[("EU", 3.0), ("US", 2.0), ("ASIA", 1.0)]));
         assert!(
             (t["EU"] - 0.5).abs() < 1e-12
                 && (t["US"] - 1.0 / 3.0).abs() < 1e-12
                 && (t["ASIA"] - 1.0 / 6.0).abs() < 1e-12
         );
-        assert!(target_shares(&map(&[("EU", 0.0)])).unwrap().is_empty(), "no targets when Σw = 0");
-        assert!(target_shares(&map(&[("EU", -1.0)])).unwrap_err().contains("EU"));
+        assert!(normalise_weights(map(&[("EU", 0.0)])).is_empty(), "no targets when Σw = 0");
+        // Negative weights are refused when stored (daemon/tests/engine_runs.rs); a legacy one counts as 0.
+        assert_eq!(normalise_weights(map(&[("EU", -1.0), ("US", 1.0)]))["EU"], 0.0);
     }
 
     #[test]
     fn shares_deviations_and_statuses() {
-        let targets = target_shares(&map(&[("EU", 3.0), ("US", 2.0), ("ASIA", 1.0)])).unwrap();
+        let targets = normalise_weights(map(&[("EU", 3.0), ("US", 2.0), ("ASIA", 1.0)]));
         let rows = allocate(&map(&[("EU", 4000.0), ("US", 4500.0), ("ASIA", 1500.0)]), &targets, 10_000.0);
         let get = |g: &str| rows.iter().find(|r| r.group == g).unwrap().clone();
         let (eu, us, asia) = (get("EU"), get("US"), get("ASIA"));

@@ -18,7 +18,8 @@ pub struct Candidate {
 impl Candidate {
     /// The cluster of a security for diverse selection.
     pub fn cluster_of(symbol: &str, country: Option<&str>, industry: Option<&str>) -> String {
-        let first_industry = industry.and_then(|i| super::allocation::industries(i).first().map(|s| s.to_string()));
+        let first_industry =
+            industry.and_then(|i| crate::store::universe::split_industries(i).next().map(str::to_owned));
         match (country.filter(|c| !c.is_empty()), first_industry) {
             (Some(c), _) => c.to_owned(),
             (None, Some(i)) => i,

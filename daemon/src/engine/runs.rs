@@ -38,7 +38,8 @@ pub struct ScoringRun {
 /// industry groups' target and current shares, and its holding. `None` for everyone when the portfolio cannot
 /// be valued (then the group is neutral and `portfolio_context` is listed as defaulted).
 fn contexts(store: &Store, now: Instant) -> Result<Option<BTreeMap<String, score::Context>>, EngineError> {
-    use super::allocation::{group_of, industries};
+    use super::allocation::group_of;
+    use crate::store::universe::split_industries;
     let status = match super::status::status(store, now, 0) {
         Ok(status) => status,
         Err(EngineError::Valuation(_)) => return Ok(None),
@@ -62,8 +63,7 @@ fn contexts(store: &Store, now: Instant) -> Result<Option<BTreeMap<String, score
         let group = group_of(country, &country_groups);
         let country = country_targets.then(|| countries.get(group).copied().unwrap_or((0.0, 0.0)));
         let industry_list = if industry_targets {
-            industries(s.industry.as_deref().unwrap_or(""))
-                .into_iter()
+            split_industries(s.industry.as_deref().unwrap_or(""))
                 .map(|i| industry_shares.get(group_of(i, &industry_groups)).copied().unwrap_or((0.0, 0.0)))
                 .collect()
         } else {

@@ -283,6 +283,18 @@ text_enum! {
     }
 }
 
+/// Target shares `w / Σw` of group weights (portfolio.md §6.1); negative legacy weights count as 0, and when the
+/// weights sum to 0 there are no targets of that kind (an empty map).
+pub fn normalise_weights(mut weights: BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    weights.values_mut().for_each(|w| *w = w.max(0.0));
+    let sum: f64 = weights.values().sum();
+    if sum <= 0.0 {
+        return BTreeMap::new();
+    }
+    weights.values_mut().for_each(|w| *w /= sum);
+    weights
+}
+
 /// Allocation targets per group.
 pub struct AllocationRepository<'c> {
     conn: &'c Connection,
@@ -316,15 +328,9 @@ impl<'c> AllocationRepository<'c> {
         rows.collect::<rusqlite::Result<BTreeMap<_, _>>>().ctx(self.conn, "reading allocation targets")
     }
 
-    /// Group weights normalised to sum 1 when their sum is positive (negative legacy weights count as 0).
+    /// Group weights normalised to target shares (see [`normalise_weights`]).
     pub fn group_targets(&self, kind: TargetType) -> Result<BTreeMap<String, f64>> {
-        let mut weights = self.by_type(kind)?;
-        weights.values_mut().for_each(|w| *w = w.max(0.0));
-        let sum: f64 = weights.values().sum();
-        if sum > 0.0 {
-            weights.values_mut().for_each(|w| *w /= sum);
-        }
-        Ok(weights)
+        Ok(normalise_weights(self.by_type(kind)?))
     }
 
     /// Sets a weight; the engine accepts only weights from 0 to 1 (portfolio.md §6.1).

@@ -122,6 +122,11 @@ pub struct Security {
     pub updated_at: Instant,
 }
 
+/// The industries of a security's `industry` column: comma-separated, trimmed, empty parts ignored.
+pub fn split_industries(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
 impl Security {
     /// A security with the schema's defaults, as the user adds it.
     pub fn new(symbol: &str, name: &str, at: Instant) -> Security {
@@ -636,12 +641,7 @@ impl<'c> GroupingRepository<'c> {
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).ctx(self.conn, "reading securities")?;
         let mut values = BTreeSet::new();
         for row in rows {
-            for part in row.ctx(self.conn, "reading securities")?.split(',') {
-                let part = part.trim();
-                if !part.is_empty() {
-                    values.insert(part.to_owned());
-                }
-            }
+            values.extend(split_industries(&row.ctx(self.conn, "reading securities")?).map(str::to_owned));
         }
         Ok(values.into_iter().collect())
     }
