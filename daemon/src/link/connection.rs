@@ -59,7 +59,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 match result {
                     // Diagnostics answer a request, but may arrive while another answer is awaited: keep
                     // them here, where every frame passes.
-                    Ok(FromMcu::Diagnostics(d)) => stats.update(|s| s.mcu_diagnostics = Some(d.into())),
+                    Ok(FromMcu::Diagnostics(d)) => stats.update(|s| s.mcu_diagnostics = Some(d)),
                     Ok(msg) => ready.push_back(msg),
                     Err(e) => tracing::debug!("dropped a frame from the MCU: {e}"),
                 }

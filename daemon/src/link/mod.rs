@@ -287,10 +287,7 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         while let Ok(msg) = tokio::time::timeout_at(deadline, conn.read_frame()).await {
             // Only an answer to one of our hellos counts: an unprompted one (a reset) is answered by our next.
             if let FromMcu::Hello { protocol, answering: Some(_), firmware, reset, .. } = msg.map_err(End::Io)? {
-                let mcu = format!(
-                    "firmware {}.{}.{}, protocol v{protocol}, last reset {reset:?}",
-                    firmware.major, firmware.minor, firmware.patch
-                );
+                let mcu = format!("firmware {firmware}, protocol v{protocol}, last reset {reset:?}");
                 stats.update(|s| s.mcu = Some(mcu.clone()));
                 if protocol != PROTOCOL_VERSION {
                     return Err(End::VersionMismatch { theirs: protocol });

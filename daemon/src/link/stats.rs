@@ -45,37 +45,9 @@ pub struct LinkStats {
     /// The MCU's hello: firmware version and protocol, as text.
     pub mcu: Option<String>,
     /// The MCU's own counters, from its last diagnostics answer.
-    pub mcu_diagnostics: Option<McuDiagnostics>,
+    pub mcu_diagnostics: Option<proto::Diagnostics>,
     /// The last reason the link was not in sync, for the log and the console.
     pub last_error: Option<String>,
-}
-
-/// The MCU's diagnostics as the daemon reports them.
-#[derive(Debug, Clone, Serialize)]
-pub struct McuDiagnostics {
-    pub uptime_ms: u32,
-    pub frames_received: u32,
-    pub crc_errors: u32,
-    pub decode_errors: u32,
-    pub overflows: u32,
-    pub resets: u16,
-    pub last_reset: String,
-    pub firmware: String,
-}
-
-impl From<proto::Diagnostics> for McuDiagnostics {
-    fn from(d: proto::Diagnostics) -> Self {
-        McuDiagnostics {
-            uptime_ms: d.uptime_ms,
-            frames_received: d.frames_received,
-            crc_errors: d.crc_errors,
-            decode_errors: d.decode_errors,
-            overflows: d.overflows,
-            resets: d.resets,
-            last_reset: format!("{:?}", d.last_reset),
-            firmware: format!("{}.{}.{}", d.firmware.major, d.firmware.minor, d.firmware.patch),
-        }
-    }
 }
 
 mod micros {

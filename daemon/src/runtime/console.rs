@@ -106,7 +106,7 @@ impl ConsoleState {
                 if let Some(d) = &stats.mcu_diagnostics {
                     text.push_str(&format!(
                         "\nMCU: firmware {}, up {} s, {} frames, {} CRC errors, {} decode errors, {} overflows, \
-                         {} resets (last: {})",
+                         {} resets (last: {:?})",
                         d.firmware,
                         d.uptime_ms / 1000,
                         d.frames_received,

@@ -35,7 +35,7 @@ pub struct DbInfo {
     pub name: DbName,
     pub bytes: u64,
     pub wal_bytes: u64,
-    pub user_version: i64,
+    pub user_version: u32,
 }
 
 enum Request {
@@ -160,14 +160,19 @@ impl Storage {
     }
 }
 
+/// Sizes from the files, the schema version as the store read it when it opened them.
 fn databases(data: &std::path::Path, store: &Store) -> Vec<DbInfo> {
-    let len = |p: PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let dir = crate::store::DataDir::new(data);
     DbName::ALL
         .into_iter()
         .map(|name| {
-            let path = data.join(format!("{name}.db"));
-            let user_version = store.conn(name).query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap_or(-1);
-            DbInfo { name, bytes: len(path.clone()), wal_bytes: len(data.join(format!("{name}.db-wal"))), user_version }
+            let path = dir.db_path(name);
+            DbInfo {
+                name,
+                bytes: health::file_len(&path),
+                wal_bytes: health::file_len(&crate::store::datadir::sidecar(&path, "-wal")),
+                user_version: store.report(name).version,
+            }
         })
         .collect()
 }

@@ -210,7 +210,8 @@ impl HealthReport {
     }
 }
 
-fn file_len(path: &Path) -> u64 {
+/// Size of a file, 0 when it is missing.
+pub fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
