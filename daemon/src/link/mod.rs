@@ -85,6 +85,12 @@ enum End {
 enum Answer {
     Acked(u32),
     Nacked(NackReason),
+    /// The MCU's answer to our hello.
+    Hello {
+        protocol: u16,
+        firmware: Version,
+        reset: proto::ResetCause,
+    },
 }
 
 /// What the daemon shows while it stops, so the matrix never pretends a stopped daemon is managing money.
@@ -216,10 +222,8 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         };
         let mut digest = None;
         for command in commands {
-            match exchange(conn, config, stats, seq, command).await {
-                Ok(Answer::Acked(d)) => digest = Some(d),
-                Ok(Answer::Nacked(NackReason::NeedHello)) => return End::McuReset,
-                Ok(Answer::Nacked(reason)) => return End::Refused(reason),
+            match acked(exchange(conn, config, stats, seq, command).await) {
+                Ok(d) => digest = Some(d),
                 Err(end) => return end,
             }
         }
@@ -247,15 +251,13 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 } else {
                     Command::Heartbeat
                 };
-                match exchange(conn, config, stats, seq, command).await {
-                    Ok(Answer::Acked(d)) => {
+                match acked(exchange(conn, config, stats, seq, command).await) {
+                    Ok(d) => {
                         if shown.as_ref().map(DisplayState::digest) != Some(d) {
                             warn!("the MCU's state digest drifted; sending the whole state again");
                             shown = None;
                         }
                     }
-                    Ok(Answer::Nacked(NackReason::NeedHello)) => return End::McuReset,
-                    Ok(Answer::Nacked(reason)) => return End::Refused(reason),
                     Err(end) => return end,
                 }
             }
@@ -269,7 +271,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Say hello until the MCU answers with its own; refuse a different protocol version.
+/// Say hello (retransmitted like any command) and refuse an MCU that speaks another protocol version.
 async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Connection<S>,
     config: &LinkConfig,
@@ -277,30 +279,34 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     seq: &mut u16,
 ) -> Result<(), End> {
     let hello = Command::Hello { protocol: PROTOCOL_VERSION, daemon: config.daemon_version };
-    for attempt in 0..=config.max_retries {
-        if attempt > 0 {
-            stats.update(|s| s.retransmits += 1);
-        }
-        *seq = seq.wrapping_add(1);
-        conn.write_frame(&ToMcu { seq: *seq, command: hello.clone() }).await.map_err(End::Io)?;
-        let deadline = Instant::now() + config.ack_timeout;
-        while let Ok(msg) = tokio::time::timeout_at(deadline, conn.read_frame()).await {
-            // Only an answer to one of our hellos counts: an unprompted one (a reset) is answered by our next.
-            if let FromMcu::Hello { protocol, answering: Some(_), firmware, reset, .. } = msg.map_err(End::Io)? {
-                let mcu = format!("firmware {firmware}, protocol v{protocol}, last reset {reset:?}");
-                stats.update(|s| s.mcu = Some(mcu.clone()));
-                if protocol != PROTOCOL_VERSION {
-                    return Err(End::VersionMismatch { theirs: protocol });
-                }
-                info!(mcu = %mcu, "MCU handshake done");
-                return Ok(());
+    match exchange(conn, config, stats, seq, hello).await? {
+        Answer::Hello { protocol, firmware, reset } => {
+            let mcu = format!("firmware {firmware}, protocol v{protocol}, last reset {reset:?}");
+            stats.update(|s| s.mcu = Some(mcu.clone()));
+            if protocol != PROTOCOL_VERSION {
+                return Err(End::VersionMismatch { theirs: protocol });
             }
+            info!(mcu = %mcu, "MCU handshake done");
+            Ok(())
         }
+        Answer::Nacked(reason) => Err(End::Refused(reason)),
+        // Never sent for a hello; an MCU that does is not in step with us: start over.
+        Answer::Acked(_) => Err(End::McuReset),
     }
-    Err(End::NoAnswer)
 }
 
-/// Send one command and wait for its answer, retransmitting on silence.
+/// The state digest of an ACK; a `NeedHello` NACK means the MCU restarted, any other refusal ends the session.
+fn acked(answer: Result<Answer, End>) -> Result<u32, End> {
+    match answer? {
+        Answer::Acked(digest) => Ok(digest),
+        Answer::Nacked(NackReason::NeedHello) => Err(End::McuReset),
+        Answer::Nacked(reason) => Err(End::Refused(reason)),
+        // Only a hello is answered by a hello: an MCU that does so otherwise is not in step with us.
+        Answer::Hello { .. } => Err(End::McuReset),
+    }
+}
+
+/// Send one command and wait for its answer, retransmitting on silence or a `Damaged` NACK.
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Connection<S>,
     config: &LinkConfig,
@@ -331,6 +337,10 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
                     return Ok(Answer::Acked(state));
                 }
                 FromMcu::Nack { seq, reason } if seq == msg.seq => return Ok(Answer::Nacked(reason)),
+                // Only the answer to this very hello counts; a late one to an earlier hello is ignored below.
+                FromMcu::Hello { answering: Some(seq), protocol, firmware, reset, .. } if seq == msg.seq => {
+                    return Ok(Answer::Hello { protocol, firmware, reset });
+                }
                 FromMcu::Hello { answering: None, .. } => return Err(End::McuReset),
                 // A late answer to an earlier frame, or diagnostics: not what we wait for.
                 other => tracing::debug!(?other, waiting_for = msg.seq, "ignored"),
