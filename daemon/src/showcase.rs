@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::cli::DemoRunArgs;
 use crate::display::{self, TickerSettings};
 use crate::link::{self, LinkConfig, LinkStats, SharedStats};
-use crate::sim::{SimConfig, SimMcu, render_plain, render_terminal};
+use crate::sim::{SimConfig, SimMcu, render_terminal, text_rows};
 use crate::store::values::Clock;
 use crate::store::{OpenMode, Store};
 
@@ -88,7 +88,7 @@ pub fn run(json: bool, args: &DemoRunArgs, clock: &dyn Clock) -> anyhow::Result<
         if terminal {
             println!("\x1b[?25h");
         }
-        DemoReport { ticker, in_sync, link: stats.snapshot(), matrix: render_plain(&snapshot.shown) }
+        DemoReport { ticker, in_sync, link: stats.snapshot(), matrix: text_rows(&snapshot.shown.frame).join("\n") + "\n" }
     });
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -221,12 +221,7 @@ pub fn render_terminal(shown: &Shown) -> String {
     out
 }
 
-/// The matrix as plain `#`/`.` rows, for logs and non-terminal output.
-pub fn render_plain(shown: &Shown) -> String {
-    shown
-        .frame
-        .rows
-        .iter()
-        .map(|r| r.iter().map(|&l| if l > 0 { '#' } else { '.' }).collect::<String>() + "\n")
-        .collect()
+/// The matrix as plain rows, `#` lit and `.` dark, for logs, the console and non-terminal output.
+pub fn text_rows(frame: &display_engine::Framebuffer) -> Vec<String> {
+    frame.rows.iter().map(|r| r.iter().map(|&l| if l > 0 { '#' } else { '.' }).collect()).collect()
 }

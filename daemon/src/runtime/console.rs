@@ -208,8 +208,7 @@ impl ConsoleState {
         let shown = self.shown.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let elapsed = shown.since.elapsed().as_millis() as u32;
         let frame = display_engine::render::frame(&shown.state, elapsed);
-        let rows: Vec<String> =
-            frame.rows.iter().map(|r| r.iter().map(|&l| if l > 0 { '#' } else { '.' }).collect()).collect();
+        let rows = crate::sim::text_rows(&frame);
         let json = serde_json::json!({
             "digest": shown.state.digest(),
             "scene_elapsed_ms": elapsed,
