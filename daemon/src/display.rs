@@ -194,14 +194,15 @@ pub fn inputs_from_store(store: &Store, ticker: TickerSettings, now: crate::stor
     let pending = crate::store::cache::RecommendationRepository::new(store.conn(DbName::Cache)).pending(1000)?;
     let money = |v: f64| Decimal::from_f64(v).unwrap_or_default();
     let mut errors = Vec::new();
-    let (total_value_eur, total_cash_eur, allocation_pages) = match crate::engine::status::status(store, now, 0) {
-        Ok(s) => {
-            let pages = [&s.countries, &s.industries]
+    let (total_value_eur, total_cash_eur, allocation_pages) = match crate::engine::status::Portfolio::load(store, now) {
+        Ok(p) => {
+            let allocation = p.allocation();
+            let pages = [&allocation.countries, &allocation.industries]
                 .into_iter()
                 .filter(|rows| !rows.is_empty())
                 .map(|rows| allocation_page(rows))
                 .collect();
-            (s.valuation.total_eur, s.valuation.cash_eur, pages)
+            (p.valuation.total_eur, p.valuation.cash_eur, pages)
         }
         Err(crate::engine::runs::EngineError::Valuation(e)) => {
             errors.push(e.display_text());

@@ -188,6 +188,10 @@ pub fn choose_price(
 pub struct PositionValue {
     pub symbol: String,
     pub currency: String,
+    pub quantity: Decimal,
+    pub avg_price: Decimal,
+    /// The price the position was valued at.
+    pub price: Decimal,
     pub value_native: Decimal,
     pub value_eur: Decimal,
     pub cost_eur: Decimal,
@@ -219,6 +223,9 @@ pub fn value(
         positions.push(PositionValue {
             symbol: h.symbol.clone(),
             currency: h.currency.clone(),
+            quantity: h.quantity,
+            avg_price: h.avg_price,
+            price,
             value_native,
             value_eur: value_native / rate,
             cost_eur: h.quantity * h.avg_price / rate,

@@ -34,58 +34,53 @@ pub struct ScoringRun {
     pub unscored: Vec<String>,
 }
 
-/// Where each security stands in the portfolio, for the diversification group: its country group's and
-/// industry groups' target and current shares, and its holding. `None` for everyone when the portfolio cannot
-/// be valued (then the group is neutral and `portfolio_context` is listed as defaulted).
-fn contexts(store: &Store, now: Instant) -> Result<Option<BTreeMap<String, score::Context>>, EngineError> {
+/// Where each in-universe security with a country stands in the portfolio, for the diversification group: its
+/// country group's and industry groups' target and current shares, and its holding.
+fn contexts(portfolio: &super::status::Portfolio) -> BTreeMap<String, score::Context> {
     use super::allocation::group_of;
     use crate::store::universe::split_industries;
-    let status = match super::status::status(store, now, 0) {
-        Ok(status) => status,
-        Err(EngineError::Valuation(_)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let groupings = store.groupings();
-    let (country_groups, industry_groups) = (groupings.country_groups()?, groupings.industry_groups()?);
+    let allocation = portfolio.allocation();
     let shares = |rows: &[super::allocation::GroupAllocation]| -> BTreeMap<String, (f64, f64)> {
         rows.iter().map(|r| (r.group.clone(), (r.target, r.share))).collect()
     };
-    let (countries, industry_shares) = (shares(&status.countries), shares(&status.industries));
-    let has_targets = |rows: &[super::allocation::GroupAllocation]| rows.iter().any(|r| r.target > 0.0);
-    let (country_targets, industry_targets) = (has_targets(&status.countries), has_targets(&status.industries));
-    let total = status.valuation.total_eur.to_f64().unwrap_or(0.0);
+    let (countries, industries) = (shares(&allocation.countries), shares(&allocation.industries));
+    let (country_targets, industry_targets) =
+        (!portfolio.country_targets.is_empty(), !portfolio.industry_targets.is_empty());
+    let total = portfolio.valuation.total_eur.to_f64().unwrap_or(0.0);
     let held: BTreeMap<&str, &money::PositionValue> =
-        status.valuation.positions.iter().map(|p| (p.symbol.as_str(), p)).collect();
-    let positions = store.positions().all()?;
+        portfolio.valuation.positions.iter().map(|p| (p.symbol.as_str(), p)).collect();
     let mut out = BTreeMap::new();
-    for s in store.securities().list_in_universe()? {
+    for s in portfolio.securities.values().filter(|s| s.removed_at.is_none()) {
         let Some(country) = s.country.as_deref().filter(|c| !c.is_empty()) else { continue };
-        let group = group_of(country, &country_groups);
+        let group = group_of(country, &portfolio.country_groups);
         let country = country_targets.then(|| countries.get(group).copied().unwrap_or((0.0, 0.0)));
         let industry_list = if industry_targets {
             split_industries(s.industry.as_deref().unwrap_or(""))
-                .map(|i| industry_shares.get(group_of(i, &industry_groups)).copied().unwrap_or((0.0, 0.0)))
+                .map(|i| industries.get(group_of(i, &portfolio.industry_groups)).copied().unwrap_or((0.0, 0.0)))
                 .collect()
         } else {
             Vec::new()
         };
-        let holding = held.get(s.symbol.as_str()).zip(positions.iter().find(|p| p.symbol == s.symbol)).map(|(v, p)| {
-            score::Held {
-                avg_price: p.avg_price,
-                price: if p.quantity != 0.0 { v.value_native.to_f64().unwrap_or(0.0) / p.quantity } else { 0.0 },
-                share_of_total: if total > 0.0 { v.value_eur.to_f64().unwrap_or(0.0) / total } else { 0.0 },
-            }
+        let holding = held.get(s.symbol.as_str()).map(|v| score::Held {
+            avg_price: v.avg_price.to_f64().unwrap_or(0.0),
+            price: v.price.to_f64().unwrap_or(0.0),
+            share_of_total: if total > 0.0 { v.value_eur.to_f64().unwrap_or(0.0) / total } else { 0.0 },
         });
         out.insert(s.symbol.clone(), score::Context { country, industries: industry_list, held: holding });
     }
-    Ok(Some(out))
+    out
 }
 
 /// Score every security in the universe from its price history and its place in the portfolio, and replace
 /// its row in `scores`, in one transaction. Fundamentals and analyst data come with the market-data adapter;
 /// until then their defaults apply and are listed in `defaulted_inputs`.
 pub fn score_universe(store: &Store, now: Instant) -> Result<ScoringRun, EngineError> {
-    let contexts = contexts(store, now)?;
+    // Without a valuation (a missing rate or price) the diversification group is neutral, and says so.
+    let contexts = match super::status::Portfolio::load(store, now) {
+        Ok(portfolio) => Some(contexts(&portfolio)),
+        Err(EngineError::Valuation(_)) => None,
+        Err(e) => return Err(e),
+    };
     let securities = store.securities().list_in_universe()?;
     let prices = store.prices();
     let mut scored = Vec::new();

@@ -10,6 +10,7 @@ use super::allocation::{self, GroupAllocation, Scope, Severity};
 use super::money::Valuation;
 use super::runs::{self, EngineError};
 use crate::store::config::TargetType;
+use crate::store::universe::Security;
 use crate::store::{Instant, Store};
 
 #[derive(Debug, Clone, Serialize)]
@@ -39,50 +40,88 @@ pub struct Status {
     pub recommendations: Vec<PendingRecommendation>,
 }
 
-/// The status of the portfolio now, from the databases.
-pub fn status(store: &Store, now: Instant, recommendations: usize) -> Result<Status, EngineError> {
-    let valuation = runs::value_portfolio(store, now)?;
-    let securities: BTreeMap<String, _> =
-        store.securities().list_all(true)?.into_iter().map(|s| (s.symbol.clone(), s)).collect();
-    let groupings = store.groupings();
-    let (country_groups, industry_groups) = (groupings.country_groups()?, groupings.industry_groups()?);
-    let targets = store.allocations();
-    let (country_targets, industry_targets) =
-        (targets.group_targets(TargetType::CountryGroup)?, targets.group_targets(TargetType::IndustryGroup)?);
+/// Everything allocation needs, read once: the valuation, the securities (removed ones too, by symbol), the
+/// group memberships and the normalised targets of both kinds.
+pub struct Portfolio {
+    pub valuation: Valuation,
+    pub securities: BTreeMap<String, Security>,
+    pub country_groups: BTreeMap<String, Vec<String>>,
+    pub industry_groups: BTreeMap<String, Vec<String>>,
+    pub country_targets: BTreeMap<String, f64>,
+    pub industry_targets: BTreeMap<String, f64>,
+}
 
-    let invested = valuation.invested_eur.to_f64().unwrap_or(0.0);
-    let total = valuation.total_eur.to_f64().unwrap_or(0.0);
-    let mut country_values: BTreeMap<String, f64> = BTreeMap::new();
-    let mut by_country: BTreeMap<String, f64> = BTreeMap::new();
-    let mut industry_positions: Vec<(String, f64)> = Vec::new();
-    let mut alerts = Vec::new();
-    for p in &valuation.positions {
-        let value = p.value_eur.to_f64().unwrap_or(0.0);
-        let security = securities.get(&p.symbol);
-        let country = security.and_then(|s| s.country.clone()).unwrap_or_default();
-        *country_values.entry(allocation::group_of(&country, &country_groups).to_owned()).or_default() += value;
-        *by_country.entry(country).or_default() += value;
-        industry_positions.push((security.and_then(|s| s.industry.clone()).unwrap_or_default(), value));
-        if total > 0.0
-            && let Some(severity) = allocation::concentration_alert(Scope::Position, value / total)
-        {
-            alerts.push(Alert { scope: Scope::Position, name: p.symbol.clone(), share: value / total, severity });
+/// Allocation of the held positions against the targets, with the concentration alerts.
+pub struct Allocation {
+    /// Shares of invested value (portfolio.md §6.2, reporting denominator).
+    pub countries: Vec<GroupAllocation>,
+    pub industries: Vec<GroupAllocation>,
+    pub alerts: Vec<Alert>,
+}
+
+impl Portfolio {
+    pub fn load(store: &Store, now: Instant) -> Result<Portfolio, EngineError> {
+        let groupings = store.groupings();
+        let targets = store.allocations();
+        Ok(Portfolio {
+            valuation: runs::value_portfolio(store, now)?,
+            securities: store.securities().list_all(true)?.into_iter().map(|s| (s.symbol.clone(), s)).collect(),
+            country_groups: groupings.country_groups()?,
+            industry_groups: groupings.industry_groups()?,
+            country_targets: targets.group_targets(TargetType::CountryGroup)?,
+            industry_targets: targets.group_targets(TargetType::IndustryGroup)?,
+        })
+    }
+
+    pub fn allocation(&self) -> Allocation {
+        let valuation = &self.valuation;
+        let invested = valuation.invested_eur.to_f64().unwrap_or(0.0);
+        let total = valuation.total_eur.to_f64().unwrap_or(0.0);
+        let mut country_values: BTreeMap<String, f64> = BTreeMap::new();
+        let mut by_country: BTreeMap<String, f64> = BTreeMap::new();
+        let mut industry_positions: Vec<(String, f64)> = Vec::new();
+        let mut alerts = Vec::new();
+        for p in &valuation.positions {
+            let value = p.value_eur.to_f64().unwrap_or(0.0);
+            let security = self.securities.get(&p.symbol);
+            let country = security.and_then(|s| s.country.clone()).unwrap_or_default();
+            *country_values.entry(allocation::group_of(&country, &self.country_groups).to_owned()).or_default() +=
+                value;
+            *by_country.entry(country).or_default() += value;
+            industry_positions.push((security.and_then(|s| s.industry.clone()).unwrap_or_default(), value));
+            if total > 0.0
+                && let Some(severity) = allocation::concentration_alert(Scope::Position, value / total)
+            {
+                alerts.push(Alert { scope: Scope::Position, name: p.symbol.clone(), share: value / total, severity });
+            }
         }
-    }
-    let industries = allocation::industry_values(industry_positions.iter().map(|(i, v)| (i.as_str(), *v)));
-    let mut industry_values: BTreeMap<String, f64> = BTreeMap::new();
-    for (industry, value) in &industries {
-        *industry_values.entry(allocation::group_of(industry, &industry_groups).to_owned()).or_default() += value;
-    }
-    if invested > 0.0 {
-        for (scope, values) in [(Scope::Country, &by_country), (Scope::Industry, &industries)] {
-            for (name, value) in values.iter().filter(|(n, _)| !n.is_empty()) {
-                if let Some(severity) = allocation::concentration_alert(scope, value / invested) {
-                    alerts.push(Alert { scope, name: name.clone(), share: value / invested, severity });
+        let industries = allocation::industry_values(industry_positions.iter().map(|(i, v)| (i.as_str(), *v)));
+        let mut industry_values: BTreeMap<String, f64> = BTreeMap::new();
+        for (industry, value) in &industries {
+            *industry_values.entry(allocation::group_of(industry, &self.industry_groups).to_owned()).or_default() +=
+                value;
+        }
+        if invested > 0.0 {
+            for (scope, values) in [(Scope::Country, &by_country), (Scope::Industry, &industries)] {
+                for (name, value) in values.iter().filter(|(n, _)| !n.is_empty()) {
+                    if let Some(severity) = allocation::concentration_alert(scope, value / invested) {
+                        alerts.push(Alert { scope, name: name.clone(), share: value / invested, severity });
+                    }
                 }
             }
         }
+        Allocation {
+            countries: allocation::allocate(&country_values, &self.country_targets, invested),
+            industries: allocation::allocate(&industry_values, &self.industry_targets, invested),
+            alerts,
+        }
     }
+}
+
+/// The status of the portfolio now, from the databases.
+pub fn status(store: &Store, now: Instant, recommendations: usize) -> Result<Status, EngineError> {
+    let portfolio = Portfolio::load(store, now)?;
+    let Allocation { countries, industries, alerts } = portfolio.allocation();
     let recommendations = store
         .recommendations()
         .pending(recommendations)?
@@ -95,13 +134,7 @@ pub fn status(store: &Store, now: Instant, recommendations: usize) -> Result<Sta
             reason: r.reason,
         })
         .collect();
-    Ok(Status {
-        countries: allocation::allocate(&country_values, &country_targets, invested),
-        industries: allocation::allocate(&industry_values, &industry_targets, invested),
-        valuation,
-        alerts,
-        recommendations,
-    })
+    Ok(Status { valuation: portfolio.valuation, countries, industries, alerts, recommendations })
 }
 
 /// The status as text tables.
