@@ -221,6 +221,7 @@ pub fn snapshot(
         created_at: now,
     };
     if write {
+        // Turnover's mean value includes today's snapshot, so the row is stored before it is computed.
         store.snapshots().upsert(&row)?;
         row.annual_turnover = store.turnover().annual_turnover(date)?;
         store.snapshots().upsert(&row)?;
@@ -252,18 +253,16 @@ pub fn analytics(store: &Store, end: chrono::NaiveDate, days: i64) -> Result<Ana
         .collect();
     let flows = crate::store::ledger::CashFlowRepository::new(store.conn(crate::store::DbName::Ledger))
         .by_date_range(start, end)?;
+    // Net external flows (deposits − withdrawals) per day, summed once; each step reads its date range.
+    let mut by_day: BTreeMap<chrono::NaiveDate, f64> = BTreeMap::new();
+    for f in flows.iter().filter(|f| {
+        matches!(f.flow_type, crate::store::ledger::FlowType::Deposit | crate::store::ledger::FlowType::Withdrawal)
+    }) {
+        *by_day.entry(f.date).or_default() += f.amount_eur.to_f64().unwrap_or(0.0);
+    }
     let external = |from: chrono::NaiveDate, to: chrono::NaiveDate| -> f64 {
-        flows
-            .iter()
-            .filter(|f| f.date > from && f.date <= to)
-            .filter(|f| {
-                matches!(
-                    f.flow_type,
-                    crate::store::ledger::FlowType::Deposit | crate::store::ledger::FlowType::Withdrawal
-                )
-            })
-            .map(|f| f.amount_eur.to_f64().unwrap_or(0.0))
-            .sum()
+        use std::ops::Bound::{Excluded, Included};
+        by_day.range((Excluded(from), Included(to))).map(|(_, v)| v).sum()
     };
     let mut points = Vec::with_capacity(snapshots.len());
     for (i, s) in snapshots.iter().enumerate() {
