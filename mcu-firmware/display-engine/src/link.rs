@@ -200,7 +200,8 @@ impl Link {
 
     /// What to show at `now_ms` (see [`Link::showing`]); a static picture is dimmed after [`IDLE_AFTER_MS`].
     pub fn shown(&self, now_ms: u32) -> Shown {
-        let mut local = self.state.clone();
+        // A local scene replaces the daemon's: built only then (this runs every 10 ms on the MCU).
+        let local;
         let (state, since) = match self.showing(now_ms) {
             Showing::Daemon => (&self.state, self.scene_since_ms),
             Showing::Boot => {
@@ -208,10 +209,13 @@ impl Link {
                 return Shown { frame, led3: Rgb::OFF, led4: Rgb::OFF };
             }
             Showing::NoLink => {
-                local.scene = Scene::Icons(heapless::Vec::from_slice(&[Icon::LinkLost]).unwrap_or_default());
-                local.led3 = ALARM;
-                // Pending actions may have changed since: an LED that cannot be vouched for stays dark.
-                local.led4 = Indicator::default();
+                local = DisplayState {
+                    scene: Scene::Icons(heapless::Vec::from_slice(&[Icon::LinkLost]).unwrap_or_default()),
+                    led3: ALARM,
+                    // Pending actions may have changed since: an LED that cannot be vouched for stays dark.
+                    led4: Indicator::default(),
+                    brightness: self.state.brightness,
+                };
                 (&local, self.last_frame_ms.wrapping_add(DAEMON_SILENT_MS))
             }
             Showing::ProtocolMismatch => {
@@ -219,8 +223,7 @@ impl Link {
                 // Fits: the longest rendering is well under TEXT_MAX.
                 let theirs = self.mismatch.unwrap_or(0);
                 let _ = write!(text, "PROTOCOL MISMATCH: DAEMON V{theirs} MCU V{}", self.config.protocol);
-                local.scene = Scene::Error { text };
-                local.led3 = ALARM;
+                local = DisplayState { scene: Scene::Error { text }, led3: ALARM, ..self.state };
                 (&local, self.scene_since_ms)
             }
         };
