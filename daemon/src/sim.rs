@@ -4,6 +4,7 @@
 //! pull the plug ([`SimMcu::disconnect`]), plug it back ([`SimMcu::reconnect`]) or reset the MCU.
 
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -160,7 +161,7 @@ pub fn open_pty(link: &Path) -> std::io::Result<OwnedFd> {
     drop(slave);
     rustix::fs::fcntl_setfl(&master, OFlags::NONBLOCK)?;
     let _ = std::fs::remove_file(link);
-    std::os::unix::fs::symlink(std::ffi::OsStr::new(slave_path.to_str().unwrap_or_default()), link)?;
+    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(slave_path.as_bytes()), link)?;
     Ok(master)
 }
 

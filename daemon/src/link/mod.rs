@@ -18,6 +18,7 @@ use proto::{Command, DisplayState, FromMcu, NackReason, PROTOCOL_VERSION, Scene,
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_serial::SerialPortBuilderExt;
 use tracing::{error, info, warn};
 
 pub use connection::Connection;
@@ -107,10 +108,7 @@ pub async fn run(
     let mut seq = 0u16;
     let mut reported_missing = false;
     while !*shutdown.borrow() {
-        let port = match tokio_serial::SerialStream::open(&tokio_serial::new(
-            config.device.to_string_lossy(),
-            config.baud,
-        )) {
+        let port = match tokio_serial::new(config.device.to_string_lossy(), config.baud).open_native_async() {
             Ok(port) => port,
             Err(e) => {
                 if !reported_missing {
