@@ -252,6 +252,32 @@ mod tests {
         assert_eq!(eur(d("999.5")), "EUR1,000");
     }
 
+    /// portfolio.md §13.9, the amounts row, literally.
+    #[test]
+    fn the_reference_amounts_of_portfolio_md() {
+        let cases = [
+            ("12345.49", "EUR12,345"),
+            ("674.5", "EUR675"),
+            ("855.2", "EUR855"),
+            ("1234567", "EUR1,234,567"),
+            ("-500", "-EUR500"),
+            ("0", "EUR0"),
+            ("123.5", "EUR124"),
+            ("-123.5", "-EUR124"),
+            ("999.5", "EUR1,000"),
+        ];
+        for (amount, text) in cases {
+            assert_eq!(eur(d(amount)), text, "{amount}");
+        }
+        let inputs = DisplayInputs {
+            total_value_eur: d("12345.49"),
+            total_cash_eur: d("674.50"),
+            actions: vec![action(Side::Buy, "XIAO.1810.AS", "855.20")],
+            ..DisplayInputs::default()
+        };
+        assert_eq!(ticker_text(&inputs), "PORTFOLIO EUR12,345 * CASH EUR675 * BUY XIAO EUR855");
+    }
+
     #[test]
     fn the_ticker_reads_like_the_example_of_portfolio_md() {
         let inputs = DisplayInputs {
